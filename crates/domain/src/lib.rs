@@ -1,2 +1,10 @@
 //! Pure rules of webhook-inbox. Nothing in this crate performs I/O: no database, no network,
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
+
+pub mod extract;
+pub mod status;
+pub mod transition;
+
+pub use extract::{Extracted, FieldMap};
+pub use status::{CollectionStatus, UnknownStatus};
+pub use transition::{decide, Authority, Decision, Outcome};

@@ -1,1 +1,29 @@
+//! Storage of webhook-inbox on PostgreSQL or SQLite through one diesel connection type: schema,
+//! models and their queries, embedded migrations, r2d2 pools. No HTTP and no business rules:
+//! decisions come from `domain`; this crate records them atomically.
+//!
+//! Errors: every fallible function returns [`StoreError`]. Callers decide what it means to their
+//! clients (`Unavailable` is a 503 at the receiver and a retry at the processor, never a 4xx).
 
+pub mod connection;
+pub mod error;
+pub mod migrate;
+pub mod models;
+pub mod pool;
+pub mod schema;
+pub mod types;
+
+pub use connection::{write_transaction, Backend, DatabaseUrl, DbConnection, SqliteOptions};
+pub use error::StoreError;
+pub use migrate::run_migrations;
+pub use models::apply::{apply_decision, Applied, ApplyRequest};
+pub use models::collections::{
+    create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
+};
+pub use models::events::{
+    claim_events, find_event, mark_failed, record_event, schedule_retry, EventStatus,
+    NewWebhookEvent, Recorded, WebhookEvent,
+};
+pub use models::transitions::{collection_history, Transition};
+pub use pool::{build_pool, run_blocking, DbPool, PoolSettings};
+pub use types::now;

@@ -1,0 +1,304 @@
+//! `webhook_events`: recording deliveries once per (provider, dedup_key), claiming them for
+//! processing, and marking their end. Claims are leases: a claim moves `next_attempt_at` forward
+//! by the lease, so a processor that dies mid-work loses nothing; the event is claimable again
+//! once the lease runs out, and `apply_decision` only finishes events still RECEIVED.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::connection::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::per_backend;
+use crate::schema::webhook_events;
+use crate::types::{SqlJson, SqlTime, SqlUuid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventStatus {
+    Received,
+    Processed,
+    Failed,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 3] = [
+        EventStatus::Received,
+        EventStatus::Processed,
+        EventStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Received => "RECEIVED",
+            EventStatus::Processed => "PROCESSED",
+            EventStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown event status {s:?}"))
+    }
+}
+
+impl TryFrom<String> for EventStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = webhook_events)]
+pub struct WebhookEvent {
+    pub id: Uuid,
+    pub provider: String,
+    pub event_id: Option<String>,
+    pub dedup_key: String,
+    pub request_ref: Option<String>,
+    pub payload: Value,
+    pub signature: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub status: EventStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub duplicate_count: i64,
+    pub received_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery to record. `id` is chosen by the caller, which is how `record_event` tells a new
+/// row from an existing one.
+#[derive(Debug, Clone)]
+pub struct NewWebhookEvent<'a> {
+    pub id: Uuid,
+    pub provider: &'a str,
+    pub event_id: Option<&'a str>,
+    pub dedup_key: &'a str,
+    pub request_ref: Option<&'a str>,
+    pub payload: &'a Value,
+    pub signature: Option<&'a str>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl<'a> NewWebhookEvent<'a> {
+    /// A delivery received at `now`, claimable at once.
+    pub fn received(
+        provider: &'a str,
+        event_id: Option<&'a str>,
+        dedup_key: &'a str,
+        request_ref: Option<&'a str>,
+        payload: &'a Value,
+        signature: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        NewWebhookEvent {
+            id: Uuid::new_v4(),
+            provider,
+            event_id,
+            dedup_key,
+            request_ref,
+            payload,
+            signature,
+            next_attempt_at: now,
+            received_at: now,
+            last_seen_at: now,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = webhook_events)]
+struct EventRow<'a> {
+    id: SqlUuid,
+    provider: &'a str,
+    event_id: Option<&'a str>,
+    dedup_key: &'a str,
+    request_ref: Option<&'a str>,
+    payload: SqlJson,
+    signature: Option<&'a str>,
+    next_attempt_at: SqlTime,
+    received_at: SqlTime,
+    last_seen_at: SqlTime,
+}
+
+impl<'a> From<&'a NewWebhookEvent<'a>> for EventRow<'a> {
+    fn from(new: &'a NewWebhookEvent<'a>) -> Self {
+        EventRow {
+            id: SqlUuid(new.id),
+            provider: new.provider,
+            event_id: new.event_id,
+            dedup_key: new.dedup_key,
+            request_ref: new.request_ref,
+            payload: SqlJson(new.payload.clone()),
+            signature: new.signature,
+            next_attempt_at: SqlTime(new.next_attempt_at),
+            received_at: SqlTime(new.received_at),
+            last_seen_at: SqlTime(new.last_seen_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// The first delivery of this event: a new row.
+    New(WebhookEvent),
+    /// A repeat: the existing row, with `duplicate_count` and `last_seen_at` already bumped.
+    Duplicate(WebhookEvent),
+}
+
+impl Recorded {
+    pub fn event(&self) -> &WebhookEvent {
+        match self {
+            Recorded::New(event) | Recorded::Duplicate(event) => event,
+        }
+    }
+
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Recorded::Duplicate(_))
+    }
+}
+
+/// Records a delivery once per (provider, dedup_key), in one statement: the insert, or on
+/// conflict the bump of the existing row. Both backends serialise concurrent upserts of one key,
+/// so exactly one caller sees `New`.
+pub fn record_event<'a>(
+    conn: &mut DbConnection,
+    new: &'a NewWebhookEvent<'a>,
+) -> Result<Recorded, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    let values = EventRow::from(new);
+    let row: WebhookEvent = per_backend!(conn, |c| diesel::insert_into(webhook_events)
+        .values(&values)
+        .on_conflict((provider, dedup_key))
+        .do_update()
+        .set((
+            duplicate_count.eq(duplicate_count + 1),
+            last_seen_at.eq(excluded(last_seen_at)),
+        ))
+        .returning(WebhookEvent::as_returning())
+        .get_result(c))?;
+    Ok(if row.id == new.id {
+        Recorded::New(row)
+    } else {
+        Recorded::Duplicate(row)
+    })
+}
+
+/// Claims up to `limit` of the oldest claimable events (RECEIVED, `next_attempt_at <= now`):
+/// each gets `attempts + 1` and becomes invisible to other claimers until `now + lease`.
+/// PostgreSQL skips rows other claimers hold (SKIP LOCKED); SQLite's single writer serialises
+/// claims. Returned oldest first.
+pub fn claim_events(
+    conn: &mut DbConnection,
+    limit: i64,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> Result<Vec<WebhookEvent>, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    let lease_until = now + lease_delta(lease);
+    let candidates = diesel::alias!(crate::schema::webhook_events as candidates);
+    let mut claimed = write_transaction(conn, |conn| -> Result<_, StoreError> {
+        let claimable = candidates
+            .select(candidates.field(id))
+            .filter(candidates.field(status).eq(EventStatus::Received.as_str()))
+            .filter(candidates.field(next_attempt_at).le(SqlTime(now)))
+            .order(candidates.field(next_attempt_at).asc())
+            .limit(limit);
+        let rows = match conn {
+            DbConnection::Pg(c) => diesel::update(
+                webhook_events.filter(id.eq_any(claimable.for_update().skip_locked())),
+            )
+            .set((attempts.eq(attempts + 1), next_attempt_at.eq(SqlTime(lease_until))))
+            .returning(WebhookEvent::as_returning())
+            .get_results(c)?,
+            DbConnection::Sqlite(c) => diesel::update(webhook_events.filter(id.eq_any(claimable)))
+                .set((attempts.eq(attempts + 1), next_attempt_at.eq(SqlTime(lease_until))))
+                .returning(WebhookEvent::as_returning())
+                .get_results(c)?,
+        };
+        Ok(rows)
+    })?;
+    claimed.sort_by_key(|e| (e.received_at, e.id));
+    Ok(claimed)
+}
+
+fn lease_delta(lease: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// Ends a RECEIVED event as FAILED with its reason. Returns false when the event was not
+/// RECEIVED (already finished by someone else), in which case nothing changes.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    event: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    let changed = diesel::update(
+        webhook_events
+            .filter(id.eq(SqlUuid(event)))
+            .filter(status.eq(EventStatus::Received.as_str())),
+    )
+    .set((
+        status.eq(EventStatus::Failed.as_str()),
+        last_error.eq(error),
+        processed_at.eq(SqlTime(now)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Makes a RECEIVED event claimable again at `at`, keeping the reason of this failed attempt.
+/// Returns false when the event was not RECEIVED.
+pub fn schedule_retry(
+    conn: &mut DbConnection,
+    event: Uuid,
+    at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    let changed = diesel::update(
+        webhook_events
+            .filter(id.eq(SqlUuid(event)))
+            .filter(status.eq(EventStatus::Received.as_str())),
+    )
+    .set((next_attempt_at.eq(SqlTime(at)), last_error.eq(error)))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn find_event(conn: &mut DbConnection, event: Uuid) -> Result<Option<WebhookEvent>, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    Ok(webhook_events
+        .filter(id.eq(SqlUuid(event)))
+        .select(WebhookEvent::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the persistence layer, each run against real PostgreSQL and SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod apply;
+mod collections;
+mod events;
+mod migrations;
+mod pool;
