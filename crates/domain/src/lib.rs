@@ -2,6 +2,7 @@
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
 
 pub mod extract;
+pub mod signature;
 pub mod status;
 pub mod transition;
 
