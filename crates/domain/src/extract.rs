@@ -300,7 +300,11 @@ mod tests {
             (json!({"meta": {"event_id": "evt_7"}}), "evt_7"),
             (json!({"flutterwave_event_id": "evt_8"}), "evt_8"),
         ] {
-            assert_eq!(event_id(payload.clone()).as_deref(), Some(expected), "{payload}");
+            assert_eq!(
+                event_id(payload.clone()).as_deref(),
+                Some(expected),
+                "{payload}"
+            );
         }
     }
 

@@ -178,7 +178,11 @@ mod tests {
             (Success, Failed),
         ] {
             let decision = decide(current, new, Authority::Event);
-            assert_eq!(decision.outcome, Outcome::SkippedTerminal, "{current}->{new}");
+            assert_eq!(
+                decision.outcome,
+                Outcome::SkippedTerminal,
+                "{current}->{new}"
+            );
             assert_eq!(decision.resulting_status(), current);
         }
         assert_eq!(
@@ -189,7 +193,11 @@ mod tests {
 
     #[test]
     fn forward_moves_are_applied() {
-        for (current, new) in [(Initiated, Success), (Pending, Success), (Initiated, Failed)] {
+        for (current, new) in [
+            (Initiated, Success),
+            (Pending, Success),
+            (Initiated, Failed),
+        ] {
             let decision = decide(current, new, Authority::Event);
             assert_eq!(decision.outcome, Outcome::Applied, "{current}->{new}");
             assert_eq!(decision.resulting_status(), new);
@@ -205,7 +213,11 @@ mod tests {
 
     #[test]
     fn override_forces_any_change() {
-        for (current, new) in [(Success, Failed), (Success, Pending), (Processing, Initiated)] {
+        for (current, new) in [
+            (Success, Failed),
+            (Success, Pending),
+            (Processing, Initiated),
+        ] {
             let decision = decide(current, new, Authority::Override);
             assert_eq!(decision.outcome, Outcome::Override);
             assert_eq!(decision.resulting_status(), new);

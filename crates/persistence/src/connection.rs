@@ -196,7 +196,10 @@ mod tests {
     fn the_scheme_chooses_the_backend() {
         for (raw, backend) in [
             ("postgres://u@localhost/db", Backend::Postgres),
-            ("postgresql://u@localhost:5433/db?sslmode=disable", Backend::Postgres),
+            (
+                "postgresql://u@localhost:5433/db?sslmode=disable",
+                Backend::Postgres,
+            ),
             ("sqlite://var/inbox.db", Backend::Sqlite),
             ("sqlite:///tmp/inbox.db", Backend::Sqlite),
             ("sqlite:inbox.db", Backend::Sqlite),
@@ -212,7 +215,13 @@ mod tests {
 
     #[test]
     fn unknown_schemes_and_empty_paths_are_refused() {
-        for raw in ["mysql://localhost/db", "", "sqlite://", "sqlite::memory:", "postgres://[bad"] {
+        for raw in [
+            "mysql://localhost/db",
+            "",
+            "sqlite://",
+            "sqlite::memory:",
+            "postgres://[bad",
+        ] {
             assert!(
                 matches!(DatabaseUrl::parse(raw), Err(StoreError::InvalidUrl(_))),
                 "{raw}"

@@ -27,9 +27,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StoreError
             unlocked?;
             Ok(applied)
         }
-        DbConnection::Sqlite(_) => {
-            write_transaction(conn, |conn| apply(conn, SQLITE_MIGRATIONS))
-        }
+        DbConnection::Sqlite(_) => write_transaction(conn, |conn| apply(conn, SQLITE_MIGRATIONS)),
     }
 }
 
@@ -52,5 +50,8 @@ pub fn pending_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StoreE
     let pending = conn
         .pending_migrations(source)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
-    Ok(pending.iter().map(|m| m.name().version().to_string()).collect())
+    Ok(pending
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
 }

@@ -11,11 +11,11 @@ use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::expression::AsExpression;
 use diesel::pg::Pg;
+use diesel::query_builder::QueryId;
 use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::SqlType;
 use diesel::sql_types::{HasSqlType, Text};
 use diesel::sqlite::Sqlite;
-use diesel::query_builder::QueryId;
-use diesel::sql_types::SqlType;
 
 use crate::connection::MultiBackend;
 
@@ -75,7 +75,9 @@ macro_rules! multi_backend_type {
         }
 
         impl FromSql<$sql, MultiBackend> for $rust {
-            fn from_sql(bytes: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+            fn from_sql(
+                bytes: <MultiBackend as Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
                 bytes.from_sql::<$rust, $sql>()
             }
         }

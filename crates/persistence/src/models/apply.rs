@@ -36,7 +36,7 @@ pub struct ApplyRequest<'a> {
 pub enum Applied {
     /// Everything was written; the collection as it is now.
     Recorded {
-        collection: Collection,
+        collection: Box<Collection>,
         transition_id: i64,
     },
     /// The collection's status is no longer the one the decision was taken from: nothing was
@@ -120,7 +120,7 @@ pub fn apply_decision(
         let collection = find_collection_by_id(conn, request.collection_id)?
             .ok_or_else(|| StoreError::NotFound(format!("collection {}", request.collection_id)))?;
         Ok(Applied::Recorded {
-            collection,
+            collection: Box::new(collection),
             transition_id,
         })
     });

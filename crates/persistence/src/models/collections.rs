@@ -105,8 +105,7 @@ pub fn create_collection(
             other => other,
         })?;
     debug_assert_eq!(inserted, 1);
-    find_collection_by_id(conn, id)?
-        .ok_or_else(|| StoreError::NotFound(format!("collection {id}")))
+    find_collection_by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("collection {id}")))
 }
 
 pub fn find_collection(

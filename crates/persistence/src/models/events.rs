@@ -234,11 +234,17 @@ pub fn claim_events(
             DbConnection::Pg(c) => diesel::update(
                 webhook_events.filter(id.eq_any(claimable.for_update().skip_locked())),
             )
-            .set((attempts.eq(attempts + 1), next_attempt_at.eq(SqlTime(lease_until))))
+            .set((
+                attempts.eq(attempts + 1),
+                next_attempt_at.eq(SqlTime(lease_until)),
+            ))
             .returning(WebhookEvent::as_returning())
             .get_results(c)?,
             DbConnection::Sqlite(c) => diesel::update(webhook_events.filter(id.eq_any(claimable)))
-                .set((attempts.eq(attempts + 1), next_attempt_at.eq(SqlTime(lease_until))))
+                .set((
+                    attempts.eq(attempts + 1),
+                    next_attempt_at.eq(SqlTime(lease_until)),
+                ))
                 .returning(WebhookEvent::as_returning())
                 .get_results(c)?,
         };
@@ -294,7 +300,10 @@ pub fn schedule_retry(
     Ok(changed == 1)
 }
 
-pub fn find_event(conn: &mut DbConnection, event: Uuid) -> Result<Option<WebhookEvent>, StoreError> {
+pub fn find_event(
+    conn: &mut DbConnection,
+    event: Uuid,
+) -> Result<Option<WebhookEvent>, StoreError> {
     use crate::schema::webhook_events::dsl::*;
     Ok(webhook_events
         .filter(id.eq(SqlUuid(event)))

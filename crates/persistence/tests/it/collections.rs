@@ -6,7 +6,11 @@ use serde_json::json;
 
 use crate::helpers::TestDb;
 
-on_both_backends!(create_then_find, request_ref_is_unique, amounts_must_be_decimal);
+on_both_backends!(
+    create_then_find,
+    request_ref_is_unique,
+    amounts_must_be_decimal
+);
 
 fn create_then_find(db: TestDb) {
     let mut conn = db.conn();

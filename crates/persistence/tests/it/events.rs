@@ -59,7 +59,10 @@ fn first_delivery_is_new_and_a_repeat_is_a_duplicate(db: TestDb) {
     let Recorded::Duplicate(existing) = record_event(&mut conn, &repeat).unwrap() else {
         panic!("the repeat must be a duplicate");
     };
-    assert_eq!(existing.id, first.id, "a repeat answers with the first event's id");
+    assert_eq!(
+        existing.id, first.id,
+        "a repeat answers with the first event's id"
+    );
     assert_eq!(existing.duplicate_count, 1);
     assert_eq!(existing.last_seen_at, later);
     assert_eq!(existing.received_at, first_at);
@@ -107,8 +110,7 @@ fn same_key_for_another_provider_is_another_event(db: TestDb) {
     let mut conn = db.conn();
     let payload = json!({"id": "evt_1"});
     for provider in ["paystack", "stripe"] {
-        let new =
-            NewWebhookEvent::received(provider, None, "evt_1", None, &payload, None, now());
+        let new = NewWebhookEvent::received(provider, None, "evt_1", None, &payload, None, now());
         assert!(!record_event(&mut conn, &new).unwrap().is_duplicate());
     }
     assert_eq!(count_events(&db), 2);
@@ -176,15 +178,21 @@ fn claims_skip_future_and_leased_events_and_come_oldest_first(db: TestDb) {
 
     let claimed = claim_events(&mut db.conn(), 10, t0, LEASE).unwrap();
     let ids: Vec<_> = claimed.iter().map(|e| e.id).collect();
-    assert_eq!(ids, vec![older, newer], "oldest first, future events not yet");
+    assert_eq!(
+        ids,
+        vec![older, newer],
+        "oldest first, future events not yet"
+    );
     assert!(claimed
         .iter()
         .all(|e| e.next_attempt_at == t0 + TimeDelta::seconds(300)));
 
     // Leased events come back only once the lease has run out, with another attempt counted.
-    assert!(claim_events(&mut db.conn(), 10, t0 + TimeDelta::seconds(1), LEASE)
-        .unwrap()
-        .is_empty());
+    assert!(
+        claim_events(&mut db.conn(), 10, t0 + TimeDelta::seconds(1), LEASE)
+            .unwrap()
+            .is_empty()
+    );
     let after_lease = t0 + TimeDelta::seconds(301);
     let again = claim_events(&mut db.conn(), 10, after_lease, LEASE).unwrap();
     let mut ids: Vec<_> = again.iter().map(|e| (e.id, e.attempts)).collect();
@@ -219,7 +227,10 @@ fn failed_and_retried_events(db: TestDb) {
     assert_eq!(waiting.next_attempt_at, retry_at);
     assert_eq!(waiting.last_error.as_deref(), Some("collection not found"));
     assert!(claim_events(&mut conn, 10, t0, LEASE).unwrap().is_empty());
-    assert_eq!(claim_events(&mut conn, 10, retry_at, LEASE).unwrap().len(), 1);
+    assert_eq!(
+        claim_events(&mut conn, 10, retry_at, LEASE).unwrap().len(),
+        1
+    );
 }
 
 pub fn count_events(db: &TestDb) -> i64 {

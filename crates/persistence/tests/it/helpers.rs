@@ -60,7 +60,11 @@ pub fn skip(test: &str, why: &str) {
     let line = format!("SKIPPED {test}: {why}");
     eprintln!("{line}");
     if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(file, "{line}");
         }
     }
@@ -111,8 +115,11 @@ pub fn postgres_unmigrated(test: &str) -> Option<TestDb> {
 /// An empty SQLite database in a temporary directory, with no tables yet.
 pub fn sqlite_unmigrated() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("inbox.db").display()))
-        .expect("sqlite URL");
+    let url = DatabaseUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("inbox.db").display()
+    ))
+    .expect("sqlite URL");
     let pool = build_pool(&url, &settings(8)).expect("pool");
     TestDb {
         pool,

@@ -12,7 +12,9 @@ use crate::helpers::{self, TestDb};
 
 #[test]
 fn concurrent_start_up_migrates_once_on_postgres() {
-    if let Some(db) = helpers::postgres_unmigrated("migrations::concurrent_start_up_migrates_once_on_postgres") {
+    if let Some(db) =
+        helpers::postgres_unmigrated("migrations::concurrent_start_up_migrates_once_on_postgres")
+    {
         migrate_from_four_replicas(db);
     }
 }
@@ -37,7 +39,11 @@ fn migrate_from_four_replicas(db: TestDb) {
         })
         .collect();
     let applied: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(applied.iter().filter(|a| !a.is_empty()).count(), 1, "{applied:?}");
+    assert_eq!(
+        applied.iter().filter(|a| !a.is_empty()).count(),
+        1,
+        "{applied:?}"
+    );
     assert!(pending_migrations(&mut db.conn()).unwrap().is_empty());
     assert!(run_migrations(&mut db.conn()).unwrap().is_empty());
 }
@@ -112,9 +118,20 @@ const SQLITE_INDEXES: &str = "
     WHERE m.type = 'table' AND il.origin <> 'pk'
       AND m.name NOT LIKE '\\_\\_diesel%' ESCAPE '\\'";
 
-fn describe(db: &TestDb, columns: &str, indexes: &str) -> (BTreeSet<ColumnRow>, BTreeSet<(String, String, bool, bool)>) {
+/// An index by what it covers: (table, columns, unique, partial).
+type IndexShape = (String, String, bool, bool);
+
+fn describe(
+    db: &TestDb,
+    columns: &str,
+    indexes: &str,
+) -> (BTreeSet<ColumnRow>, BTreeSet<IndexShape>) {
     let mut conn = db.conn();
-    let columns: BTreeSet<ColumnRow> = diesel::sql_query(columns).load::<ColumnRow>(&mut conn).unwrap().into_iter().collect();
+    let columns: BTreeSet<ColumnRow> = diesel::sql_query(columns)
+        .load::<ColumnRow>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .collect();
     // Unique constraints get generated names on SQLite, so indexes compare by what they cover.
     let indexes = diesel::sql_query(indexes)
         .load::<IndexRow>(&mut conn)
@@ -127,7 +144,8 @@ fn describe(db: &TestDb, columns: &str, indexes: &str) -> (BTreeSet<ColumnRow>, 
 
 #[test]
 fn both_migration_trees_produce_the_same_schema() {
-    let Some(pg) = helpers::postgres("migrations::both_migration_trees_produce_the_same_schema") else {
+    let Some(pg) = helpers::postgres("migrations::both_migration_trees_produce_the_same_schema")
+    else {
         return;
     };
     let sqlite = helpers::sqlite();
@@ -135,10 +153,23 @@ fn both_migration_trees_produce_the_same_schema() {
     let (sqlite_columns, sqlite_indexes) = describe(&sqlite, SQLITE_COLUMNS, SQLITE_INDEXES);
 
     let tables: BTreeSet<_> = pg_columns.iter().map(|c| c.table_name.as_str()).collect();
-    assert_eq!(tables, BTreeSet::from(["collection_transitions", "collections", "webhook_events"]));
+    assert_eq!(
+        tables,
+        BTreeSet::from(["collection_transitions", "collections", "webhook_events"])
+    );
     assert_eq!(pg_columns.len(), 15 + 11 + 9);
     assert_eq!(pg_columns, sqlite_columns);
-    assert!(pg_indexes.contains(&("webhook_events".into(), "next_attempt_at".into(), false, true)));
-    assert!(pg_indexes.contains(&("webhook_events".into(), "provider,dedup_key".into(), true, false)));
+    assert!(pg_indexes.contains(&(
+        "webhook_events".into(),
+        "next_attempt_at".into(),
+        false,
+        true
+    )));
+    assert!(pg_indexes.contains(&(
+        "webhook_events".into(),
+        "provider,dedup_key".into(),
+        true,
+        false
+    )));
     assert_eq!(pg_indexes, sqlite_indexes);
 }

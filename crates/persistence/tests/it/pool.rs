@@ -25,7 +25,10 @@ fn a_pool_on_an_unreachable_database_says_why() {
     let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none").unwrap();
     let err = build_pool(&url, &PoolSettings::default()).unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
-    assert!(err.to_string().contains("127.0.0.1:1") || err.to_string().contains("port 1"), "{err}");
+    assert!(
+        err.to_string().contains("127.0.0.1:1") || err.to_string().contains("port 1"),
+        "{err}"
+    );
 }
 
 #[test]

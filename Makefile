@@ -1,0 +1,37 @@
+# webhook-inbox: the commands. `make test` is what CI runs (through .ci/run).
+
+CARGO ?= cargo
+# Where tests find the services; tests needing them are skipped (one line each) when these are
+# unreachable, except under CI, where they fail.
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379
+
+SKIP_LOG := $(CURDIR)/target/test-skips.log
+# cargo-nextest runs each test in its own process, in parallel across test binaries; plain
+# `cargo test` is the fallback on machines without it.
+TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
+
+.PHONY: build test lint fmt check
+
+build:
+	$(CARGO) build --workspace
+
+test:
+	@mkdir -p target && rm -f $(SKIP_LOG)
+	@echo "make test: $(CARGO) $(TEST_RUNNER) --workspace (PostgreSQL: $(TEST_DATABASE_URL))"
+	@INBOX_TEST_SKIP_LOG=$(SKIP_LOG) $(CARGO) $(TEST_RUNNER) --workspace; status=$$?; \
+	if [ -s $(SKIP_LOG) ]; then \
+	  echo "Skipped because a service was unreachable ($$(sort -u $(SKIP_LOG) | wc -l) tests):"; \
+	  sort -u $(SKIP_LOG); \
+	fi; \
+	exit $$status
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# What CI checks: formatting, lints, then the whole suite.
+check: lint test
