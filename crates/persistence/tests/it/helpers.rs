@@ -57,6 +57,8 @@ fn in_ci() -> bool {
 }
 
 pub fn skip(test: &str, why: &str) {
+    // One line per test, whatever the driver's message looks like.
+    let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
     let line = format!("SKIPPED {test}: {why}");
     eprintln!("{line}");
     if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
