@@ -2,10 +2,12 @@
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
 
 pub mod extract;
+pub mod provider;
 pub mod signature;
 pub mod status;
 pub mod transition;
 
 pub use extract::{Extracted, FieldMap};
+pub use provider::{dedup_key, PayloadProfile, Preset};
 pub use status::{CollectionStatus, UnknownStatus};
 pub use transition::{decide, Authority, Decision, Outcome};

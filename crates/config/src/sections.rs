@@ -1,0 +1,238 @@
+//! The configuration sections and their defaults. Durations are whole numbers with their unit in
+//! the key (`_ms`, `_secs`), so a value means the same in TOML and in an environment variable.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use persistence::{DatabaseUrl, PoolSettings, SqliteOptions};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::providers::ProviderSettings;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+    pub receiver: ReceiverSettings,
+    pub processor: ProcessorSettings,
+    /// Named providers: the `{provider}` of `POST /webhooks/{provider}`.
+    pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…`, `sqlite://path` or a file path. Kept secret: it may hold a password.
+    pub url: SecretString,
+    pub pool_size: u32,
+    pub pool_min_idle: u32,
+    /// How long a request waits for a pooled connection before the answer is 503.
+    pub pool_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    /// Apply pending migrations at start-up (under an advisory lock on PostgreSQL).
+    pub run_migrations: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: SecretString::from("sqlite://var/inbox.db"),
+            pool_size: 16,
+            pool_min_idle: 1,
+            pool_timeout_ms: 1_000,
+            sqlite_busy_timeout_ms: 5_000,
+            run_migrations: true,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        use secrecy::ExposeSecret;
+        DatabaseUrl::parse(self.url.expose_secret())
+            .map_err(|e| ConfigError::new("database.url", e.to_string()))
+    }
+
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_size: self.pool_size,
+            min_idle: self.pool_min_idle,
+            connection_timeout: Duration::from_millis(self.pool_timeout_ms),
+            sqlite: SqliteOptions {
+                busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; empty means no Redis (locks use the database).
+    pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `receiver=debug,info`); `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverSettings {
+    pub bind: SocketAddr,
+    /// Largest accepted request body; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Actix worker threads; 0 means one per core.
+    pub workers: usize,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ReceiverSettings {
+    fn default() -> Self {
+        ReceiverSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 256 * 1024,
+            workers: 0,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorSettings {
+    /// Where `GET /healthz` and `GET /metrics` listen.
+    pub metrics_addr: SocketAddr,
+    /// Events claimed per batch.
+    pub batch_size: u32,
+    /// Events worked on at once.
+    pub concurrency: u32,
+    /// How often to look for work when no notification arrives.
+    pub poll_interval_ms: u64,
+    /// How long a claim hides an event from other processors; a processor that dies mid-work
+    /// gives its events back after this long.
+    pub lease_secs: u64,
+    /// How long to wait for a payment's lock before retrying the event later.
+    pub lock_wait_ms: u64,
+    /// How long a Redis lock lives if its holder dies without releasing it.
+    pub lock_ttl_ms: u64,
+    /// Attempts before an event with a transient failure ends FAILED.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// On SIGTERM, how long work in hand may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        ProcessorSettings {
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            batch_size: 50,
+            concurrency: 8,
+            poll_interval_ms: 1_000,
+            lease_secs: 300,
+            lock_wait_ms: 10_000,
+            lock_ttl_ms: 30_000,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every value that deserialisation alone cannot; the first problem found is the
+    /// error, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.database.database_url()?;
+        positive("database.pool_size", self.database.pool_size.into())?;
+        positive("database.pool_timeout_ms", self.database.pool_timeout_ms)?;
+        if let Some(url) = &self.redis.url {
+            use secrecy::ExposeSecret;
+            let url = url.expose_secret();
+            if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "redis.url",
+                    "expected redis://host:port[/db] or rediss://…",
+                ));
+            }
+        }
+        positive(
+            "receiver.body_limit_bytes",
+            self.receiver.body_limit_bytes as u64,
+        )?;
+        let p = &self.processor;
+        positive("processor.batch_size", p.batch_size.into())?;
+        positive("processor.concurrency", p.concurrency.into())?;
+        positive("processor.poll_interval_ms", p.poll_interval_ms)?;
+        positive("processor.lease_secs", p.lease_secs)?;
+        positive("processor.lock_ttl_ms", p.lock_ttl_ms)?;
+        positive("processor.max_attempts", p.max_attempts.into())?;
+        positive("processor.retry_base_ms", p.retry_base_ms)?;
+        if p.retry_max_ms < p.retry_base_ms {
+            return Err(ConfigError::new(
+                "processor.retry_max_ms",
+                "must not be smaller than processor.retry_base_ms",
+            ));
+        }
+        if p.lease_secs * 1_000 <= p.lock_wait_ms {
+            return Err(ConfigError::new(
+                "processor.lease_secs",
+                "must be longer than processor.lock_wait_ms, or a claim could run out while \
+                 its processor still waits for the lock",
+            ));
+        }
+        for (name, provider) in &self.providers {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::new(
+                    format!("providers.{name}"),
+                    "provider names may hold only letters, digits, '-' and '_'",
+                ));
+            }
+            provider.validate(name)?;
+        }
+        Ok(())
+    }
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(key, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}

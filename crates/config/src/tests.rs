@@ -1,0 +1,190 @@
+//! The loader's layering and its error messages.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use secrecy::ExposeSecret;
+
+use crate::{load_from, ConfigError, LogFormat};
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(toml: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(toml.as_bytes()).unwrap();
+    file
+}
+
+fn error_key(result: Result<crate::Loaded, ConfigError>) -> String {
+    result.expect_err("configuration must be refused").key
+}
+
+#[test]
+fn defaults_alone_are_valid() {
+    let loaded = load_from(None, &env(&[])).unwrap();
+    assert_eq!(
+        loaded.settings.database.url.expose_secret(),
+        "sqlite://var/inbox.db"
+    );
+    assert!(loaded.settings.redis.url.is_none());
+    assert!(loaded.providers.is_empty());
+}
+
+#[test]
+fn file_then_environment_then_conventional_variables() {
+    let config = file(
+        r#"
+        [database]
+        url = "sqlite://from-file.db"
+        pool_size = 4
+        [log]
+        format = "json"
+        [processor]
+        batch_size = 20
+        "#,
+    );
+    let loaded = load_from(
+        Some(config.path()),
+        &env(&[
+            ("INBOX__PROCESSOR__BATCH_SIZE", "75"),
+            ("DATABASE_URL", "postgres://app@db/inbox"),
+            ("REDIS_URL", "redis://cache:6379"),
+        ]),
+    )
+    .unwrap();
+    let s = &loaded.settings;
+    assert_eq!(s.processor.batch_size, 75, "environment beats the file");
+    assert_eq!(s.database.pool_size, 4, "the file beats the defaults");
+    assert_eq!(s.log.format, LogFormat::Json);
+    assert_eq!(s.database.url.expose_secret(), "postgres://app@db/inbox");
+    assert_eq!(
+        s.redis.url.as_ref().unwrap().expose_secret(),
+        "redis://cache:6379"
+    );
+
+    // The INBOX__ form wins over DATABASE_URL.
+    let loaded = load_from(
+        None,
+        &env(&[
+            ("INBOX__DATABASE__URL", "sqlite://explicit.db"),
+            ("DATABASE_URL", "postgres://app@db/inbox"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.settings.database.url.expose_secret(),
+        "sqlite://explicit.db"
+    );
+}
+
+#[test]
+fn the_config_file_can_come_from_inbox_config() {
+    let config = file("[receiver]\nbody_limit_bytes = 1024\n");
+    let loaded = load_from(
+        None,
+        &env(&[("INBOX_CONFIG", config.path().to_str().unwrap())]),
+    )
+    .unwrap();
+    assert_eq!(loaded.settings.receiver.body_limit_bytes, 1024);
+    assert_eq!(loaded.file.as_deref(), Some(config.path()));
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    assert_eq!(
+        error_key(load_from(
+            None,
+            &env(&[("INBOX__PROCESSOR__BATCH_SIZE", "0")])
+        )),
+        "processor.batch_size"
+    );
+    assert_eq!(
+        error_key(load_from(
+            None,
+            &env(&[("INBOX__PROCESSOR__BATCH_SIZE", "lots")])
+        )),
+        "processor.batch_size"
+    );
+    assert_eq!(
+        error_key(load_from(None, &env(&[("DATABASE_URL", "mysql://x/y")]))),
+        "database.url"
+    );
+    assert_eq!(
+        error_key(load_from(None, &env(&[("REDIS_URL", "http://cache")]))),
+        "redis.url"
+    );
+    let missing = std::path::Path::new("/nonexistent/inbox.toml");
+    assert_eq!(error_key(load_from(Some(missing), &env(&[]))), "config");
+    let unknown = file("[receiver]\nbody_limit = 5\n");
+    let err = load_from(Some(unknown.path()), &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("body_limit"), "{err}");
+}
+
+#[test]
+fn providers_read_their_secrets_from_the_environment() {
+    let config = file(
+        r#"
+        [providers.paystack]
+        preset = "paystack"
+        secrets = ["PAYSTACK_SECRET", "PAYSTACK_SECRET_OLD"]
+
+        [providers.legacy]
+        preset = "generic"
+        signature = "none"
+
+        [providers.custom]
+        preset = "generic"
+        signature = { scheme = "hmac", algorithm = "sha256", encoding = "base64", headers = ["x-sig"] }
+        secrets = ["CUSTOM_SECRET"]
+        fields = { request_ref = ["data.order.ref"] }
+        "#,
+    );
+    let loaded = load_from(
+        Some(config.path()),
+        &env(&[
+            ("PAYSTACK_SECRET", "sk_test_new"),
+            ("PAYSTACK_SECRET_OLD", "sk_test_old"),
+            ("CUSTOM_SECRET", "s3cret"),
+        ]),
+    )
+    .unwrap();
+    let paystack = &loaded.providers["paystack"];
+    assert_eq!(paystack.secrets.len(), 2);
+    assert!(!format!("{paystack:?}").contains("sk_test"));
+    assert!(loaded.providers["legacy"].is_unsigned());
+    let custom = &loaded.providers["custom"];
+    let payload = serde_json::json!({"data": {"order": {"ref": "ORD-1"}}});
+    let read = custom
+        .payload
+        .read(&payload, &domain::signature::Verified::default());
+    assert_eq!(read.request_ref.as_deref(), Some("ORD-1"));
+
+    let err = load_from(
+        Some(config.path()),
+        &env(&[("PAYSTACK_SECRET", "x"), ("CUSTOM_SECRET", "y")]),
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "providers.paystack.secrets");
+    assert!(err.message.contains("PAYSTACK_SECRET_OLD"), "{err}");
+}
+
+#[test]
+fn a_signed_provider_without_secrets_is_refused() {
+    let config = file("[providers.stripe]\npreset = \"stripe\"\n");
+    assert_eq!(
+        error_key(load_from(Some(config.path()), &env(&[]))),
+        "providers.stripe.secrets"
+    );
+    let bad_path = file(
+        "[providers.g]\npreset = \"generic\"\nsignature = \"none\"\nfields = { status = [\"a..b\"] }\n",
+    );
+    assert_eq!(
+        error_key(load_from(Some(bad_path.path()), &env(&[]))),
+        "providers.g.fields.status"
+    );
+}
