@@ -21,8 +21,8 @@ pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };
 pub use models::events::{
-    claim_events, find_event, mark_failed, record_event, schedule_retry, EventStatus,
-    NewWebhookEvent, Recorded, WebhookEvent,
+    claim_events, find_event, mark_failed, notify_new_events, record_event, schedule_retry,
+    EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
 pub use models::transitions::{collection_history, Transition};
 pub use pool::{build_pool, run_blocking, DbPool, PoolSettings};

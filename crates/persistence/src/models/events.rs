@@ -311,3 +311,17 @@ pub fn find_event(
         .first(conn)
         .optional()?)
 }
+
+/// The PostgreSQL channel on which new events are announced; processors `LISTEN` on it and fall
+/// back to polling, so a lost notification only delays work.
+pub const NEW_EVENTS_CHANNEL: &str = "webhook_inbox_events";
+
+/// Wakes listening processors (PostgreSQL; a no-op on SQLite, whose processors poll). Sent after
+/// the event's commit, so a woken processor finds the row.
+pub fn notify_new_events(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Pg(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(&format!("NOTIFY {NEW_EVENTS_CHANNEL}"))?;
+    }
+    Ok(())
+}
