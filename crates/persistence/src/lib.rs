@@ -25,5 +25,5 @@ pub use models::events::{
     EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
 pub use models::transitions::{collection_history, Transition};
-pub use pool::{build_pool, run_blocking, DbPool, PoolSettings};
+pub use pool::{build_pool, ping, run_blocking, DbPool, PoolSettings};
 pub use types::now;

@@ -113,3 +113,9 @@ where
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?
 }
+
+/// A round trip to the database, for readiness checks.
+pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `POST /webhooks/{provider}`: the contract's checks in order, then the durable record, then the
+//! answer. A 2xx is sent only after the event's row is committed.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::dedup_key;
+use persistence::{notify_new_events, record_event, run_blocking, NewWebhookEvent, Recorded};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ReceiveError;
+use crate::intake::{check_content_type, parse_object, read_body, verify_signature};
+use crate::state::AppState;
+use crate::telemetry;
+
+/// The answer to an accepted delivery, new (202) or repeated (200, with the first one's id).
+#[derive(Debug, Serialize)]
+pub struct EventAnswer {
+    pub id: Uuid,
+    pub provider: String,
+    pub event_id: Option<String>,
+    pub request_ref: Option<String>,
+    pub status: persistence::EventStatus,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub duplicate: bool,
+}
+
+pub async fn receive_webhook(
+    request: HttpRequest,
+    provider: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReceiveError> {
+    let started = Instant::now();
+    let provider = provider.into_inner();
+    let result = receive(&request, &provider, payload, &state).await;
+    // Only configured names become metric labels: arbitrary paths must not grow the series.
+    let label = if state.providers.contains_key(&provider) {
+        provider.as_str()
+    } else {
+        "unknown"
+    };
+    let outcome = match &result {
+        Ok(answer) if answer.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    };
+    telemetry::record_request(label, outcome, started.elapsed());
+    match result {
+        Ok(answer) if answer.duplicate => Ok(HttpResponse::Ok().json(answer)),
+        Ok(answer) => Ok(HttpResponse::Accepted().json(answer)),
+        Err(e) => {
+            tracing::info!(provider = %label, code = e.code(), "webhook refused: {e}");
+            Err(e)
+        }
+    }
+}
+
+async fn receive(
+    request: &HttpRequest,
+    name: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<EventAnswer, ReceiveError> {
+    let provider = state
+        .providers
+        .get(name)
+        .ok_or_else(|| ReceiveError::UnknownProvider(name.to_owned()))?;
+    check_content_type(request)?;
+    let body = read_body(request, payload, state.body_limit).await?;
+    let verified = verify_signature(provider, request, &body, Utc::now().timestamp())?;
+    let payload = parse_object(&body)?;
+    let extracted = provider.payload.read(&payload, &verified);
+    let dedup = dedup_key(extracted.event_id.as_deref(), &body);
+
+    let provider_name = provider.name.clone();
+    let event_id = extracted.event_id.clone();
+    let request_ref = extracted.request_ref.clone();
+    let signature = verified.signature;
+    let recorded = run_blocking(&state.pool, move |conn| {
+        let new = NewWebhookEvent::received(
+            &provider_name,
+            event_id.as_deref(),
+            &dedup,
+            request_ref.as_deref(),
+            &payload,
+            signature.as_deref(),
+            persistence::now(),
+        );
+        let recorded = record_event(conn, &new)?;
+        if !recorded.is_duplicate() {
+            // The row is committed; a lost wake-up only delays processing until the next poll.
+            if let Err(e) = notify_new_events(conn) {
+                tracing::warn!(error = %e, "could not notify processors of a new event");
+            }
+        }
+        Ok(recorded)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, provider = %name, "could not record webhook event");
+        ReceiveError::StorageUnavailable
+    })?;
+
+    let duplicate = recorded.is_duplicate();
+    let event = match recorded {
+        Recorded::New(event) | Recorded::Duplicate(event) => event,
+    };
+    if duplicate {
+        tracing::info!(
+            id = %event.id,
+            duplicate_count = event.duplicate_count,
+            "Duplicate webhook event detected: event_id={}",
+            event.event_id.as_deref().unwrap_or(&event.dedup_key)
+        );
+    } else {
+        tracing::info!(id = %event.id, event_id = ?event.event_id, request_ref = ?event.request_ref, "webhook event recorded");
+    }
+    Ok(EventAnswer {
+        id: event.id,
+        provider: event.provider,
+        event_id: event.event_id,
+        request_ref: event.request_ref,
+        status: event.status,
+        received_at: event.received_at,
+        processed_at: event.processed_at,
+        duplicate,
+    })
+}

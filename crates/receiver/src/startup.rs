@@ -1,0 +1,116 @@
+//! Builds the receiver from loaded configuration: pool, migrations, routes, bound listener.
+//! `main` and the tests both go through `Application::build`; tests bind port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use inbox_config::{ConfigError, Loaded};
+use persistence::{build_pool, run_blocking, run_migrations, DbPool, StoreError};
+
+use crate::routes::{health, webhooks};
+use crate::state::AppState;
+use crate::{request_id, telemetry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: DbPool,
+}
+
+impl Application {
+    pub async fn build(loaded: Loaded) -> Result<Application, StartupError> {
+        let settings = &loaded.settings;
+        let url = settings.database.database_url()?;
+        let pool_settings = settings.database.pool_settings();
+        let pool = tokio::task::spawn_blocking(move || build_pool(&url, &pool_settings))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        if settings.database.run_migrations {
+            let applied = run_blocking(&pool, run_migrations).await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "database migrations applied");
+            }
+        }
+        for provider in loaded.providers.values().filter(|p| p.is_unsigned()) {
+            tracing::warn!(
+                provider = %provider.name,
+                "provider {} accepts UNSIGNED requests (signature = \"none\"): anyone who can reach \
+                 this endpoint can record events for it",
+                provider.name
+            );
+        }
+
+        let addr = settings.receiver.bind;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            providers: loaded.providers.clone(),
+            body_limit: settings.receiver.body_limit_bytes,
+            metrics: telemetry::metrics_handle(),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(request_id::request_id))
+                .route(
+                    "/webhooks/{provider}",
+                    web::post().to(webhooks::receive_webhook),
+                )
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(health::metrics))
+                .default_service(web::to(health::not_found))
+        })
+        .shutdown_timeout(settings.receiver.shutdown_grace_secs)
+        .client_request_timeout(Duration::from_secs(30));
+        if settings.receiver.workers > 0 {
+            server = server.workers(settings.receiver.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .run();
+        tracing::info!(%addr, port, providers = loaded.providers.len(), "receiver listening");
+        Ok(Application { port, server, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Stops the server (gracefully, or at once with `graceful = false`) from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM / SIGINT (in-flight requests drain within the grace period) or a
+    /// stop through the handle.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

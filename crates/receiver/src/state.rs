@@ -1,0 +1,15 @@
+//! What every request handler shares: the pool, the providers, the limits, the metrics handle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use inbox_config::Provider;
+use metrics_exporter_prometheus::PrometheusHandle;
+use persistence::DbPool;
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub providers: Arc<BTreeMap<String, Provider>>,
+    pub body_limit: usize,
+    pub metrics: PrometheusHandle,
+}

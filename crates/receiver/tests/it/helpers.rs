@@ -1,0 +1,400 @@
+//! Starting a receiver for a test: configuration through the real loader (TOML file plus an
+//! environment map holding the secrets), its own database (a PostgreSQL schema, dropped after,
+//! or an SQLite file), port 0. Logs are captured for the tests that read them and go to stderr
+//! only with TEST_LOG=1. PostgreSQL unreachable: failure under CI, else a one-line skip.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::dev::ServerHandle;
+use domain::provider::Preset;
+use domain::signature::{self, Scheme};
+use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
+use persistence::DbPool;
+use receiver::Application;
+
+use crate::proxy::Proxy;
+
+pub const DEMO_SECRET: &str = "demo-secret-4f1b9c";
+pub const PAYSTACK_SECRET: &str = "sk_test_paystack_9a8b7c";
+pub const STRIPE_SECRET: &str = "whsec_stripe_test_5d6e7f";
+pub const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const ROTATED_OUT_SECRET: &str = "demo-secret-old-0a0b0c";
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub struct Options {
+    /// Put a cuttable proxy between the app and PostgreSQL.
+    pub via_proxy: bool,
+    pub pool_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            via_proxy: false,
+            pool_timeout_ms: 1_000,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub port: u16,
+    pub pool: DbPool,
+    pub proxy: Option<Proxy>,
+    handle: ServerHandle,
+    _db: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn post(
+        &self,
+        provider: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> crate::http::Response {
+        crate::http::request(
+            self.port,
+            "POST",
+            &format!("/webhooks/{provider}"),
+            headers,
+            body,
+        )
+        .await
+    }
+
+    /// Posts `body` as JSON, signed as `provider`'s preset signs with `secret`.
+    pub async fn post_signed(
+        &self,
+        provider: &str,
+        preset: Preset,
+        secret: &str,
+        body: &[u8],
+    ) -> crate::http::Response {
+        let headers = sign(preset, secret, body, now());
+        let mut all: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.push(("Content-Type", "application/json"));
+        self.post(provider, &all, body).await
+    }
+
+    pub fn events(&self) -> Vec<persistence::WebhookEvent> {
+        use diesel::prelude::*;
+        use persistence::schema::webhook_events::dsl::*;
+        webhook_events
+            .order(received_at.asc())
+            .select(persistence::WebhookEvent::as_select())
+            .load(&mut self.pool.get().unwrap())
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Not awaited: the runtime ends with the test; this only asks workers to stop.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn sign(preset: Preset, secret: &str, body: &[u8], at: i64) -> Vec<(String, String)> {
+    sign_with(&preset.scheme(), secret, body, at)
+}
+
+pub fn sign_with(scheme: &Scheme, secret: &str, body: &[u8], at: i64) -> Vec<(String, String)> {
+    let key = scheme.secret(secret).unwrap();
+    signature::sign(scheme, &key, body, at, None)
+}
+
+fn config_toml(database_url: &str, options: &Options) -> String {
+    format!(
+        r#"
+[database]
+url = "{database_url}"
+pool_size = 16
+pool_timeout_ms = {pool_timeout}
+sqlite_busy_timeout_ms = {busy}
+
+[receiver]
+bind = "127.0.0.1:0"
+body_limit_bytes = 4096
+workers = 2
+shutdown_grace_secs = 5
+
+[providers.demo]
+preset = "generic"
+secrets = ["DEMO_SECRET"]
+
+[providers.paystack]
+preset = "paystack"
+secrets = ["PAYSTACK_SECRET"]
+
+[providers.stripe]
+preset = "stripe"
+secrets = ["STRIPE_SECRET"]
+
+[providers.standard]
+preset = "standard-webhooks"
+secrets = ["STANDARD_SECRET"]
+
+[providers.open]
+preset = "generic"
+signature = "none"
+
+# Mid-rotation: the new and the old secret are both accepted.
+[providers.rotating]
+preset = "generic"
+secrets = ["DEMO_SECRET", "ROTATED_OUT_SECRET"]
+
+# After the rotation: the old secret is gone.
+[providers.rotated]
+preset = "generic"
+secrets = ["DEMO_SECRET"]
+"#,
+        pool_timeout = options.pool_timeout_ms,
+        busy = options.sqlite_busy_timeout_ms,
+    )
+}
+
+fn secrets_env() -> HashMap<String, String> {
+    [
+        ("DEMO_SECRET", DEMO_SECRET),
+        ("PAYSTACK_SECRET", PAYSTACK_SECRET),
+        ("STRIPE_SECRET", STRIPE_SECRET),
+        ("STANDARD_SECRET", STANDARD_SECRET),
+        ("ROTATED_OUT_SECRET", ROTATED_OUT_SECRET),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app(backend: Backend, test: &str) -> Option<TestApp> {
+    spawn_app_with(backend, test, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> Option<TestApp> {
+    capture_logs();
+    let db = TestDatabase::create(backend, test)?;
+    let mut proxy = None;
+    let url = match (&db, options.via_proxy) {
+        (
+            TestDatabase::Postgres {
+                host_port, schema, ..
+            },
+            true,
+        ) => {
+            let p = Proxy::start(host_port.clone()).await;
+            let url = format!(
+                "postgres://postgres@127.0.0.1:{}/{}",
+                p.port,
+                schema_url_suffix(&db_name(), schema)
+            );
+            proxy = Some(p);
+            url
+        }
+        _ => db.url(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inbox.toml");
+    std::fs::write(&path, config_toml(&url, &options)).unwrap();
+    let loaded = inbox_config::load_from(Some(&path), &secrets_env()).unwrap();
+    let app = Application::build(loaded).await.unwrap();
+    let port = app.port();
+    let pool = app.pool().clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        port,
+        pool,
+        proxy,
+        handle,
+        _db: db,
+    })
+}
+
+fn db_name() -> String {
+    let raw = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    raw.rsplit('/')
+        .next()
+        .unwrap_or("test")
+        .split('?')
+        .next()
+        .unwrap_or("test")
+        .to_owned()
+}
+
+fn schema_url_suffix(database: &str, schema: &str) -> String {
+    format!("{database}?options=-csearch_path%3D{schema}")
+}
+
+pub enum TestDatabase {
+    Postgres {
+        admin: DatabaseUrl,
+        raw: String,
+        host_port: String,
+        schema: String,
+    },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
+}
+
+impl TestDatabase {
+    fn create(backend: Backend, test: &str) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("inbox.db");
+                Some(TestDatabase::Sqlite { _dir: dir, path })
+            }
+            Backend::Postgres => {
+                let raw = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+                let admin = DatabaseUrl::parse(&raw).unwrap();
+                let mut conn = match DbConnection::open(&admin, SqliteOptions::default()) {
+                    Ok(conn) => conn,
+                    Err(e) if in_ci() => panic!("PostgreSQL is required in CI: {e}"),
+                    Err(e) => {
+                        skip(test, &format!("PostgreSQL unreachable ({e})"));
+                        return None;
+                    }
+                };
+                let schema = format!("it_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .unwrap();
+                let parsed = url::Url::parse(&raw).unwrap();
+                let host_port = format!(
+                    "{}:{}",
+                    parsed.host_str().unwrap_or("127.0.0.1"),
+                    parsed.port().unwrap_or(5432)
+                );
+                Some(TestDatabase::Postgres {
+                    admin,
+                    raw,
+                    host_port,
+                    schema,
+                })
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            TestDatabase::Postgres { raw, schema, .. } => {
+                let separator = if raw.contains('?') { '&' } else { '?' };
+                format!("{raw}{separator}options=-csearch_path%3D{schema}")
+            }
+            TestDatabase::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin, schema, .. } = self {
+            if let Ok(mut conn) = DbConnection::open(admin, SqliteOptions::default()) {
+                use diesel::connection::SimpleConnection;
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn skip(test: &str, why: &str) {
+    let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = format!("SKIPPED {test}: {why}");
+    eprintln!("{line}");
+    if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}
+
+/// Everything logged in this test process, at debug level (tests that check log content read it).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = std::io::stderr().write_all(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let buffer = LOGS.get_or_init(Default::default).clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || Capture(buffer.clone()))
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// Declares each listed async test (taking a `TestApp`) once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres, test).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite, test).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the receiver: the app on port 0 over real HTTP, against PostgreSQL and
+//! SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+mod http;
+mod proxy;
+
+mod checks;
+mod dedup;
+mod logs;
+mod openapi;
+mod outage;
+mod signatures;

@@ -1,0 +1,105 @@
+//! When the database cannot record, the answer is a fast 503 with Retry-After, never a 2xx; once
+//! the database is back, events are accepted again.
+
+use std::time::{Duration, Instant};
+
+use domain::provider::Preset;
+
+use crate::helpers::{spawn_app_with, Backend, Options, DEMO_SECRET};
+use crate::http;
+
+fn body(n: u32) -> Vec<u8> {
+    format!(r#"{{"event_id":"evt_outage_{n}","request_ref":"REQ-1","status":"pending"}}"#)
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_gives_503_fast_and_recovers() {
+    let options = Options {
+        via_proxy: true,
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        "outage::postgres_unreachable_gives_503_fast_and_recovers",
+        options,
+    )
+    .await
+    else {
+        return;
+    };
+    let proxy = app.proxy.as_ref().unwrap();
+    assert_eq!(
+        app.post_signed("demo", Preset::Generic, DEMO_SECRET, &body(0))
+            .await
+            .status,
+        202
+    );
+
+    proxy.cut();
+    for n in 1..=5 {
+        let started = Instant::now();
+        let response = app
+            .post_signed("demo", Preset::Generic, DEMO_SECRET, &body(n))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(response.status, 503, "attempt {n}");
+        assert_eq!(response.error_code(), "storage_unavailable");
+        assert_eq!(response.header("retry-after"), Some("5"));
+        assert!(took < Duration::from_secs(2), "attempt {n} took {took:?}");
+    }
+    assert_eq!(http::get(app.port, "/readyz").await.status, 503);
+    assert_eq!(
+        http::get(app.port, "/healthz").await.status,
+        200,
+        "alive, just not ready"
+    );
+
+    proxy.restore();
+    let response = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, &body(1))
+        .await;
+    assert_eq!(
+        response.status, 202,
+        "the event refused during the outage is accepted now"
+    );
+    let ids: Vec<_> = app
+        .events()
+        .into_iter()
+        .filter_map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, vec!["evt_outage_0", "evt_outage_1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_gives_503_and_recovers() {
+    let options = Options {
+        sqlite_busy_timeout_ms: 300,
+        ..Options::default()
+    };
+    let app = spawn_app_with(Backend::Sqlite, "outage::sqlite_locked", options)
+        .await
+        .unwrap();
+    // Another process holds the write lock (a stuck migration, a backup tool).
+    let mut blocker = app.pool.get().unwrap();
+    use diesel::connection::SimpleConnection;
+    blocker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let response = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, &body(1))
+        .await;
+    assert_eq!(response.status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    blocker.batch_execute("ROLLBACK").unwrap();
+    drop(blocker);
+    assert_eq!(
+        app.post_signed("demo", Preset::Generic, DEMO_SECRET, &body(1))
+            .await
+            .status,
+        202
+    );
+}
