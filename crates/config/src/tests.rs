@@ -188,3 +188,77 @@ fn a_signed_provider_without_secrets_is_refused() {
         "providers.g.fields.status"
     );
 }
+
+#[test]
+fn the_example_file_loads_and_names_every_key() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/inbox.example.toml"
+    );
+    let secrets = env(&[
+        ("PAYSTACK_SECRET_KEY", "sk_test_x"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_a"),
+        ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_b"),
+        ("SHOP_WEBHOOK_SECRET", "s"),
+    ]);
+    let loaded = load_from(Some(std::path::Path::new(path)), &secrets).unwrap();
+    assert_eq!(loaded.providers.len(), 3);
+    // Every key of every section appears in the example (commented out or set).
+    let text = std::fs::read_to_string(path).unwrap();
+    let defaults = toml_keys();
+    for key in defaults {
+        assert!(
+            text.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+            }),
+            "config/inbox.example.toml does not document `{key}`"
+        );
+    }
+}
+
+/// The keys of every section, read from the section structs themselves.
+fn toml_keys() -> Vec<&'static str> {
+    use crate::{
+        DatabaseSettings, LogSettings, ProcessorSettings, ReceiverSettings, RedisSettings,
+    };
+    [
+        fields_of::<DatabaseSettings>(),
+        fields_of::<RedisSettings>(),
+        fields_of::<LogSettings>(),
+        fields_of::<ReceiverSettings>(),
+        fields_of::<ProcessorSettings>(),
+    ]
+    .concat()
+}
+
+/// The field names serde knows for a struct: they are handed to `deserialize_struct`, which this
+/// deserializer captures before giving up.
+fn fields_of<'de, T: serde::Deserialize<'de>>() -> Vec<&'static str> {
+    use serde::de::{self, Visitor};
+    struct Introspect<'a>(&'a mut Vec<&'static str>);
+    impl<'de> de::Deserializer<'de> for Introspect<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.extend_from_slice(fields);
+            Err(de::Error::custom("fields captured"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields = Vec::new();
+    let _ = T::deserialize(Introspect(&mut fields));
+    assert!(!fields.is_empty(), "no fields found");
+    fields
+}

@@ -12,4 +12,5 @@ mod dedup;
 mod logs;
 mod openapi;
 mod outage;
+mod shutdown;
 mod signatures;
