@@ -93,7 +93,7 @@ async fn receive(
         let recorded = record_event(conn, &new)?;
         if !recorded.is_duplicate() {
             // The row is committed; a lost wake-up only delays processing until the next poll.
-            if let Err(e) = notify_new_events(conn) {
+            if let Err(e) = notify_new_events(conn, recorded.event().id) {
                 tracing::warn!(error = %e, "could not notify processors of a new event");
             }
         }

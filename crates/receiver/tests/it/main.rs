@@ -10,6 +10,7 @@ mod proxy;
 mod checks;
 mod dedup;
 mod logs;
+mod notify;
 mod openapi;
 mod outage;
 mod shutdown;
