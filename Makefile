@@ -11,10 +11,15 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build test lint fmt check
+.PHONY: build release test lint fmt check
 
 build:
 	$(CARGO) build --workspace
+
+# The production build (also what the Dockerfile runs): optimised binaries, TLS to PostgreSQL.
+RELEASE_FEATURES ?= inbox-persistence/postgres-tls
+release:
+	$(CARGO) build --release --locked --workspace --bins --features $(RELEASE_FEATURES)
 
 test:
 	@mkdir -p target && rm -f $(SKIP_LOG)
