@@ -20,10 +20,14 @@ pub use models::apply::{apply_decision, Applied, ApplyRequest};
 pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };
+pub use models::event_admin::{
+    count_purgeable, list_events, purge_batch, replay_event, EventFilter, Replayed,
+};
 pub use models::events::{
     claim_events, find_event, mark_failed, notify_new_events, record_event, schedule_retry,
     EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
+pub use models::stats::{stats, Stats};
 pub use models::transitions::{collection_history, Transition};
 pub use pool::{build_pool, ping, run_blocking, DbPool, PoolSettings};
 pub use types::now;

@@ -37,6 +37,9 @@ pub struct DbJson;
 #[diesel(sqlite_type(name = "Text"))]
 pub struct DbTimestamp;
 
+/// Both representations order as time does (see the module documentation).
+impl diesel::sql_types::SqlOrd for DbTimestamp {}
+
 const SQLITE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
 /// The current time at the precision both backends store (microseconds), so a value written and

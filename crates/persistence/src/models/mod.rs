@@ -3,5 +3,7 @@
 
 pub mod apply;
 pub mod collections;
+pub mod event_admin;
 pub mod events;
+pub mod stats;
 pub mod transitions;
