@@ -10,7 +10,7 @@ mod providers;
 mod sections;
 
 pub use error::ConfigError;
-pub use load::{load, load_from, Environment, Loaded, ProcessEnvironment};
+pub use load::{load, load_from, load_settings_from, Environment, Loaded, ProcessEnvironment};
 pub use providers::{Provider, ProviderSettings};
 pub use sections::{
     DatabaseSettings, LogFormat, LogSettings, ProcessorSettings, ReceiverSettings, RedisSettings,

@@ -55,6 +55,25 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
 }
 
 pub fn load_from(file: Option<&Path>, env: &dyn Environment) -> Result<Loaded, ConfigError> {
+    let (settings, file) = load_settings_from(file, env)?;
+    let providers = settings
+        .providers
+        .iter()
+        .map(|(name, p)| Ok((name.clone(), p.resolve(name, env)?)))
+        .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
+    Ok(Loaded {
+        settings,
+        providers: Arc::new(providers),
+        file,
+    })
+}
+
+/// Like `load_from`, without reading provider secrets: for tools that do not verify requests
+/// (`inboxctl`), which should not need every provider's secret in their environment.
+pub fn load_settings_from(
+    file: Option<&Path>,
+    env: &dyn Environment,
+) -> Result<(Settings, Option<PathBuf>), ConfigError> {
     let file = file.map(Path::to_path_buf).or_else(|| {
         env.var("INBOX_CONFIG")
             .filter(|v| !v.is_empty())
@@ -101,16 +120,7 @@ pub fn load_from(file: Option<&Path>, env: &dyn Environment) -> Result<Loaded, C
         }
     }
     settings.validate()?;
-    let providers = settings
-        .providers
-        .iter()
-        .map(|(name, p)| Ok((name.clone(), p.resolve(name, env)?)))
-        .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
-    Ok(Loaded {
-        settings,
-        providers: Arc::new(providers),
-        file,
-    })
+    Ok((settings, file))
 }
 
 fn from_config_error(err: config::ConfigError) -> ConfigError {

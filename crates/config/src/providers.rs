@@ -94,11 +94,7 @@ impl ProviderSettings {
     }
 
     /// Reads the secrets from the environment and builds the provider.
-    pub(crate) fn resolve(
-        &self,
-        name: &str,
-        env: &dyn Environment,
-    ) -> Result<Provider, ConfigError> {
+    pub fn resolve(&self, name: &str, env: &dyn Environment) -> Result<Provider, ConfigError> {
         self.validate(name)?;
         let key = format!("providers.{name}.secrets");
         let scheme = self.scheme();

@@ -139,7 +139,8 @@ fn first_amount(payload: &Value, paths: &[FieldPath]) -> Option<String> {
     })
 }
 
-fn is_decimal(s: &str) -> bool {
+/// A decimal number as text: optional `-`, digits, optionally `.` and digits.
+pub fn is_decimal(s: &str) -> bool {
     let digits = s.strip_prefix('-').unwrap_or(s);
     let (whole, fraction) = match digits.split_once('.') {
         Some((w, f)) => (w, Some(f)),

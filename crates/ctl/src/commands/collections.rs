@@ -1,0 +1,172 @@
+//! `inboxctl collections …`: create, show, history, set-status (audited; `--override` forces).
+
+use domain::{decide, Authority, CollectionStatus, Outcome};
+use persistence::{
+    apply_decision, collection_history, create_collection, find_collection, now, Applied,
+    ApplyRequest, Collection, DbConnection, NewCollection,
+};
+use serde_json::json;
+
+use crate::cli::{CollectionsCommand, CreateArgs};
+use crate::context::Context;
+use crate::error::CtlError;
+use crate::output;
+
+pub fn run(ctx: &Context, command: CollectionsCommand) -> Result<(), CtlError> {
+    match command {
+        CollectionsCommand::Create(args) => create(ctx, args),
+        CollectionsCommand::Show { request_ref } => show(ctx, &request_ref),
+        CollectionsCommand::History { request_ref } => history(ctx, &request_ref),
+        CollectionsCommand::SetStatus {
+            request_ref,
+            status,
+            force,
+            reason,
+            actor,
+        } => set_status(ctx, &request_ref, &status, force, reason, actor),
+    }
+}
+
+fn create(ctx: &Context, args: CreateArgs) -> Result<(), CtlError> {
+    if let Some(amount) = &args.amount {
+        if !domain::extract::is_decimal(amount) {
+            return Err(CtlError::Usage(format!(
+                "--amount {amount:?} is not a decimal number (e.g. 5000 or 100.50)"
+            )));
+        }
+    }
+    let metadata = match &args.metadata {
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value @ serde_json::Value::Object(_)) => Some(value),
+            _ => {
+                return Err(CtlError::Usage(
+                    "--metadata must be a JSON object".to_owned(),
+                ))
+            }
+        },
+        None => None,
+    };
+    let currency = args.currency.as_ref().map(|c| c.to_uppercase());
+    let new = NewCollection {
+        request_ref: &args.request_ref,
+        status: CollectionStatus::Initiated,
+        provider: args.provider.as_deref(),
+        provider_ref: None,
+        amount: args.amount.as_deref(),
+        currency: currency.as_deref(),
+        metadata: metadata.as_ref(),
+    };
+    let created = create_collection(&mut ctx.connect()?, &new, now())?;
+    if ctx.json {
+        output::json(&created)
+    } else {
+        println!("created collection {}", created.request_ref);
+        output::collection(&created);
+        Ok(())
+    }
+}
+
+fn find(conn: &mut DbConnection, request_ref: &str) -> Result<Collection, CtlError> {
+    find_collection(conn, request_ref)?
+        .ok_or_else(|| CtlError::Failed(format!("no collection with request_ref {request_ref:?}")))
+}
+
+fn show(ctx: &Context, request_ref: &str) -> Result<(), CtlError> {
+    let mut conn = ctx.connect()?;
+    let collection = find(&mut conn, request_ref)?;
+    let decisions = collection_history(&mut conn, collection.id)?;
+    if ctx.json {
+        output::json(&json!({"collection": collection, "decisions": decisions}))
+    } else {
+        output::collection(&collection);
+        println!("decisions:");
+        output::transitions(&decisions);
+        Ok(())
+    }
+}
+
+fn history(ctx: &Context, request_ref: &str) -> Result<(), CtlError> {
+    let mut conn = ctx.connect()?;
+    let collection = find(&mut conn, request_ref)?;
+    let decisions = collection_history(&mut conn, collection.id)?;
+    if ctx.json {
+        output::json(&decisions)
+    } else {
+        output::transitions(&decisions);
+        Ok(())
+    }
+}
+
+fn set_status(
+    ctx: &Context,
+    request_ref: &str,
+    status: &str,
+    force: bool,
+    reason: Option<String>,
+    actor: Option<String>,
+) -> Result<(), CtlError> {
+    let requested: CollectionStatus = status.to_ascii_uppercase().parse().map_err(|_| {
+        CtlError::Usage(format!(
+            "unknown status {status:?}: use INITIATED, PENDING, PROCESSING, SUCCESS or FAILED"
+        ))
+    })?;
+    if force && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(CtlError::Usage("--override needs --reason".to_owned()));
+    }
+    let authority = if force {
+        Authority::Override
+    } else {
+        Authority::Event
+    };
+    let actor = ctx.actor(actor);
+    let mut conn = ctx.connect()?;
+    // A concurrent change makes the decision stale; decide again from the new status.
+    for _ in 0..5 {
+        let collection = find(&mut conn, request_ref)?;
+        let decision = decide(collection.status, requested, authority);
+        let request = ApplyRequest {
+            collection_id: collection.id,
+            decision,
+            event_id: None,
+            provider_ref: None,
+            actor: &actor,
+            reason: reason.as_deref(),
+            now: now(),
+        };
+        match apply_decision(&mut conn, &request)? {
+            Applied::Recorded { collection, .. } => {
+                let summary = match decision.outcome {
+                    Outcome::Applied | Outcome::Override => {
+                        format!(
+                            "{} -> {} ({})",
+                            decision.from, decision.requested, decision.outcome
+                        )
+                    }
+                    _ => format!("unchanged: {}", decision.reason()),
+                };
+                if ctx.json {
+                    output::json(&json!({"outcome": decision.outcome, "collection": collection}))?;
+                } else {
+                    println!("{request_ref}: {summary}");
+                }
+                // The refusal is recorded (audited), but the status did not change: say so.
+                return match decision.outcome {
+                    Outcome::SkippedTerminal | Outcome::SkippedBackward => {
+                        Err(CtlError::Failed(format!(
+                            "{request_ref} not changed; use --override --reason TEXT to force it"
+                        )))
+                    }
+                    _ => Ok(()),
+                };
+            }
+            Applied::StaleStatus { .. } => continue,
+            Applied::CollectionMissing => break,
+            Applied::EventAlreadyFinished => {
+                return Err(CtlError::Failed("unexpected event state".to_owned()))
+            }
+        }
+    }
+    Err(CtlError::Failed(format!(
+        "could not change {request_ref}: it kept changing underneath, or it is gone"
+    )))
+}

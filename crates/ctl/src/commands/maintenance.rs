@@ -1,0 +1,146 @@
+//! `inboxctl migrate`, `stats` and `purge`.
+
+use std::time::Instant;
+
+use chrono::TimeDelta;
+use persistence::migrate::pending_migrations;
+use persistence::{count_purgeable, now, purge_batch, run_migrations, stats as read_stats};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::CtlError;
+use crate::output;
+
+pub fn migrate(ctx: &Context, check: bool) -> Result<(), CtlError> {
+    let mut conn = ctx.connect()?;
+    if check {
+        let pending = pending_migrations(&mut conn)?;
+        if ctx.json {
+            output::json(&json!({ "pending": pending }))?;
+        } else if pending.is_empty() {
+            println!("database is up to date");
+        } else {
+            println!("pending migrations: {}", pending.join(", "));
+        }
+        return if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(CtlError::Failed(format!(
+                "{} migrations pending",
+                pending.len()
+            )))
+        };
+    }
+    let applied = run_migrations(&mut conn)?;
+    if ctx.json {
+        output::json(&json!({ "applied": applied }))
+    } else {
+        if applied.is_empty() {
+            println!("database is up to date");
+        } else {
+            println!(
+                "applied {} migrations: {}",
+                applied.len(),
+                applied.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+pub fn stats(ctx: &Context) -> Result<(), CtlError> {
+    let figures = read_stats(&mut ctx.connect()?)?;
+    let oldest_age_secs = figures
+        .oldest_pending_received_at
+        .map(|at| (now() - at).num_milliseconds() as f64 / 1000.0);
+    if ctx.json {
+        let events: serde_json::Map<_, _> = figures
+            .events
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let decisions: serde_json::Map<_, _> = figures
+            .decisions
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        return output::json(&json!({
+            "events": events,
+            "duplicates_suppressed": figures.duplicates_suppressed,
+            "decisions": decisions,
+            "oldest_pending_received_at": figures.oldest_pending_received_at,
+            "oldest_pending_age_secs": oldest_age_secs,
+        }));
+    }
+    println!("events");
+    for (status, n) in &figures.events {
+        println!("  {status:<10} {n}");
+    }
+    println!("duplicates suppressed  {}", figures.duplicates_suppressed);
+    println!("decisions");
+    if figures.decisions.is_empty() {
+        println!("  (none yet)");
+    }
+    for (outcome, n) in &figures.decisions {
+        println!("  {outcome:<17} {n}");
+    }
+    match (figures.oldest_pending_received_at, oldest_age_secs) {
+        (Some(at), Some(age)) => println!(
+            "oldest pending event   received {} ({age:.1} s ago)",
+            output::time(&at)
+        ),
+        _ => println!("oldest pending event   none"),
+    }
+    Ok(())
+}
+
+pub fn purge(
+    ctx: &Context,
+    older_than: TimeDelta,
+    batch: i64,
+    dry_run: bool,
+) -> Result<(), CtlError> {
+    let cutoff = now() - older_than;
+    let mut conn = ctx.connect()?;
+    let total = count_purgeable(&mut conn, cutoff)?;
+    if dry_run || total == 0 {
+        let verb = if dry_run {
+            "would delete"
+        } else {
+            "nothing to delete:"
+        };
+        if ctx.json {
+            return output::json(&json!({"cutoff": cutoff, "purgeable": total, "deleted": 0}));
+        }
+        println!(
+            "{verb} {total} processed/failed events received before {}",
+            output::time(&cutoff)
+        );
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut deleted = 0usize;
+    loop {
+        let n = purge_batch(&mut conn, cutoff, batch)?;
+        if n == 0 {
+            break;
+        }
+        deleted += n;
+        // Progress on stderr, so that --json output on stdout stays parseable.
+        eprintln!(
+            "purged {deleted}/{total} events ({:.0}%), {:.1} s",
+            100.0 * deleted as f64 / total.max(1) as f64,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if ctx.json {
+        output::json(&json!({"cutoff": cutoff, "purgeable": total, "deleted": deleted}))
+    } else {
+        println!(
+            "deleted {deleted} processed/failed events received before {} in {:.1} s",
+            output::time(&cutoff),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `inboxctl`: the real binary against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod collections;
+mod events;
+mod purge;
+mod send;
