@@ -262,3 +262,32 @@ fn fields_of<'de, T: serde::Deserialize<'de>>() -> Vec<&'static str> {
     assert!(!fields.is_empty(), "no fields found");
     fields
 }
+
+#[test]
+fn the_configuration_doc_names_every_key_and_its_variable() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    use crate::{
+        DatabaseSettings, LogSettings, ProcessorSettings, ReceiverSettings, RedisSettings,
+    };
+    let sections = [
+        ("database", fields_of::<DatabaseSettings>()),
+        ("redis", fields_of::<RedisSettings>()),
+        ("log", fields_of::<LogSettings>()),
+        ("receiver", fields_of::<ReceiverSettings>()),
+        ("processor", fields_of::<ProcessorSettings>()),
+    ];
+    for (section, keys) in sections {
+        for key in keys {
+            let row = format!(
+                "| `{key}` | `INBOX__{}__{}`",
+                section.to_uppercase(),
+                key.to_uppercase()
+            );
+            assert!(
+                doc.contains(&row),
+                "docs/configuration.md lacks the row for {section}.{key}"
+            );
+        }
+    }
+}
