@@ -134,7 +134,7 @@ impl<'a> NewWebhookEvent<'a> {
 
 #[derive(Insertable)]
 #[diesel(table_name = webhook_events)]
-struct EventRow<'a> {
+pub(crate) struct EventRow<'a> {
     id: SqlUuid,
     provider: &'a str,
     event_id: Option<&'a str>,

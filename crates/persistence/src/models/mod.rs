@@ -5,5 +5,6 @@ pub mod apply;
 pub mod collections;
 pub mod event_admin;
 pub mod events;
+pub mod record_batch;
 pub mod stats;
 pub mod transitions;

@@ -10,3 +10,4 @@ mod collections;
 mod events;
 mod migrations;
 mod pool;
+mod record_batch;
