@@ -29,11 +29,12 @@ pub fn record_events(
     let mut firsts = Vec::new();
     for (i, event) in batch.iter().enumerate() {
         let key = (event.provider, event.dedup_key);
-        if first_of.contains_key(&key) {
-            *extra.entry(key).or_default() += 1;
-        } else {
-            first_of.insert(key, i);
-            firsts.push(event);
+        match first_of.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => *extra.entry(key).or_default() += 1,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(i);
+                firsts.push(event);
+            }
         }
     }
     // Rows are locked in key order, whatever the batch order: two batches sharing keys then
