@@ -112,6 +112,12 @@ pub struct ReceiverSettings {
     pub workers: usize,
     /// On SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_grace_secs: u64,
+    /// Group commit: threads writing batches of deliveries (SQLite always uses one).
+    pub record_writers: usize,
+    /// Group commit: most deliveries recorded in one transaction.
+    pub record_batch_max: usize,
+    /// Deliveries waiting for a writer; past this the receiver answers 503 (overload).
+    pub record_queue_capacity: usize,
 }
 
 impl Default for ReceiverSettings {
@@ -121,6 +127,9 @@ impl Default for ReceiverSettings {
             body_limit_bytes: 256 * 1024,
             workers: 0,
             shutdown_grace_secs: 30,
+            record_writers: 4,
+            record_batch_max: 100,
+            record_queue_capacity: 4096,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod intake;
+pub mod recorder;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

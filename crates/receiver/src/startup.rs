@@ -8,8 +8,9 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use inbox_config::{ConfigError, Loaded};
-use persistence::{build_pool, run_blocking, run_migrations, DbPool, StoreError};
+use persistence::{build_pool, run_blocking, run_migrations, Backend, DbPool, StoreError};
 
+use crate::recorder::{Recorder, RecorderSettings};
 use crate::routes::{health, webhooks};
 use crate::state::AppState;
 use crate::{request_id, telemetry};
@@ -63,7 +64,23 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        let backend = settings.database.database_url()?.backend();
+        let recorder = Recorder::start(
+            pool.clone(),
+            RecorderSettings {
+                // SQLite has one writer at a time: more writer threads would only queue on its lock.
+                writers: if backend == Backend::Sqlite {
+                    1
+                } else {
+                    settings.receiver.record_writers
+                },
+                max_batch: settings.receiver.record_batch_max,
+                queue_capacity: settings.receiver.record_queue_capacity,
+            },
+        )
+        .map_err(|source| StartupError::Bind { addr, source })?;
         let state = web::Data::new(AppState {
+            recorder,
             pool: pool.clone(),
             providers: loaded.providers.clone(),
             body_limit: settings.receiver.body_limit_bytes,

@@ -7,9 +7,12 @@ use inbox_config::Provider;
 use metrics_exporter_prometheus::PrometheusHandle;
 use persistence::DbPool;
 
+use crate::recorder::Recorder;
+
 pub struct AppState {
     pub pool: DbPool,
     pub providers: Arc<BTreeMap<String, Provider>>,
     pub body_limit: usize,
+    pub recorder: Recorder,
     pub metrics: PrometheusHandle,
 }

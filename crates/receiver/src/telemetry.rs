@@ -8,6 +8,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS: &str = "webhook_requests_total";
 pub const REQUEST_SECONDS: &str = "webhook_request_duration_seconds";
+/// Deliveries recorded per transaction (group commit).
+pub const BATCH_SIZE: &str = "webhook_record_batch_size";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -22,6 +24,12 @@ pub fn metrics_handle() -> PrometheusHandle {
                         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     ],
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(BATCH_SIZE.to_owned()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

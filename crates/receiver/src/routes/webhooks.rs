@@ -6,12 +6,13 @@ use std::time::Instant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::dedup_key;
-use persistence::{notify_new_events, record_event, run_blocking, NewWebhookEvent, Recorded};
+use persistence::Recorded;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ReceiveError;
 use crate::intake::{check_content_type, parse_object, read_body, verify_signature};
+use crate::recorder::Delivery;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -76,31 +77,17 @@ async fn receive(
     let extracted = provider.payload.read(&payload, &verified);
     let dedup = dedup_key(extracted.event_id.as_deref(), &body);
 
-    let provider_name = provider.name.clone();
-    let event_id = extracted.event_id.clone();
-    let request_ref = extracted.request_ref.clone();
-    let signature = verified.signature;
-    let recorded = run_blocking(&state.pool, move |conn| {
-        let new = NewWebhookEvent::received(
-            &provider_name,
-            event_id.as_deref(),
-            &dedup,
-            request_ref.as_deref(),
-            &payload,
-            signature.as_deref(),
-            persistence::now(),
-        );
-        let recorded = record_event(conn, &new)?;
-        if !recorded.is_duplicate() {
-            // The row is committed; a lost wake-up only delays processing until the next poll.
-            if let Err(e) = notify_new_events(conn, recorded.event().id) {
-                tracing::warn!(error = %e, "could not notify processors of a new event");
-            }
-        }
-        Ok(recorded)
-    })
-    .await
-    .map_err(|e| {
+    let delivery = Delivery {
+        id: Uuid::new_v4(),
+        provider: provider.name.clone(),
+        event_id: extracted.event_id,
+        dedup_key: dedup,
+        request_ref: extracted.request_ref,
+        payload,
+        signature: verified.signature,
+        received_at: persistence::now(),
+    };
+    let recorded = state.recorder.record(delivery).await.map_err(|e| {
         tracing::error!(error = %e, provider = %name, "could not record webhook event");
         ReceiveError::StorageUnavailable
     })?;

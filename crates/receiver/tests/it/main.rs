@@ -9,6 +9,7 @@ mod proxy;
 
 mod checks;
 mod dedup;
+mod group_commit;
 mod logs;
 mod notify;
 mod openapi;

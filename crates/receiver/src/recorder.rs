@@ -1,0 +1,195 @@
+//! Group commit. Requests hand their event to a bounded queue; a few writer threads each take
+//! whatever is queued (up to `max_batch`), record it in ONE transaction, and answer every request
+//! of the batch after that commit. Under light load a request is written alone at once; under
+//! load batches grow by themselves, and one commit (one WAL flush) serves many requests.
+//!
+//! A batch that fails for a reason other than an unreachable database is retried row by row, so
+//! one bad row (say, a payload PostgreSQL's jsonb refuses) never fails its neighbours.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use persistence::{
+    notify_new_events, record_event, record_events, DbConnection, DbPool, NewWebhookEvent,
+    Recorded, StoreError,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// How long a request waits for its batch before answering 503 (the event may still commit; the
+/// provider's retry then gets 200).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A delivery to record, owned so that it can cross to a writer thread.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub provider: String,
+    pub event_id: Option<String>,
+    pub dedup_key: String,
+    pub request_ref: Option<String>,
+    pub payload: Value,
+    pub signature: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Delivery {
+    fn as_new(&self) -> NewWebhookEvent<'_> {
+        NewWebhookEvent {
+            id: self.id,
+            provider: &self.provider,
+            event_id: self.event_id.as_deref(),
+            dedup_key: &self.dedup_key,
+            request_ref: self.request_ref.as_deref(),
+            payload: &self.payload,
+            signature: self.signature.as_deref(),
+            next_attempt_at: self.received_at,
+            received_at: self.received_at,
+            last_seen_at: self.received_at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the write queue is full ({0} deliveries waiting)")]
+    Overloaded(usize),
+    #[error("no answer from the writers within {0:?}")]
+    TimedOut(Duration),
+    #[error("the writers have stopped")]
+    Stopped,
+}
+
+struct Job {
+    delivery: Delivery,
+    reply: tokio::sync::oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RecorderSettings {
+    pub writers: usize,
+    pub max_batch: usize,
+    pub queue_capacity: usize,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    queue: SyncSender<Job>,
+    capacity: usize,
+}
+
+impl Recorder {
+    /// Starts the writer threads; they stop once every `Recorder` clone is dropped and the
+    /// queue is drained.
+    pub fn start(pool: DbPool, settings: RecorderSettings) -> std::io::Result<Recorder> {
+        let (queue, jobs) = sync_channel(settings.queue_capacity);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..settings.writers.max(1) {
+            let (pool, jobs) = (pool.clone(), jobs.clone());
+            let max_batch = settings.max_batch.max(1);
+            std::thread::Builder::new()
+                .name(format!("recorder-{n}"))
+                .spawn(move || write_batches(&pool, &jobs, max_batch))?;
+        }
+        Ok(Recorder {
+            queue,
+            capacity: settings.queue_capacity,
+        })
+    }
+
+    /// Records one delivery; returns once its batch is committed.
+    pub async fn record(&self, delivery: Delivery) -> Result<Recorded, RecordError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .try_send(Job { delivery, reply })
+            .map_err(|e| match e {
+                TrySendError::Full(_) => RecordError::Overloaded(self.capacity),
+                TrySendError::Disconnected(_) => RecordError::Stopped,
+            })?;
+        match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(_)) => Err(RecordError::Stopped),
+            Err(_) => Err(RecordError::TimedOut(ANSWER_TIMEOUT)),
+        }
+    }
+}
+
+fn write_batches(pool: &DbPool, jobs: &Mutex<Receiver<Job>>, max_batch: usize) {
+    loop {
+        let batch = {
+            // One writer gathers at a time; the others write meanwhile.
+            let Ok(jobs) = jobs.lock() else { return };
+            let Ok(first) = jobs.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        metrics::histogram!(crate::telemetry::BATCH_SIZE).record(batch.len() as f64);
+        write(pool, batch);
+    }
+}
+
+fn write(pool: &DbPool, batch: Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let err = StoreError::from(e);
+            tracing::error!(error = %err, size = batch.len(), "cannot record a batch: no connection");
+            return answer_all(batch, &err);
+        }
+    };
+    let news: Vec<NewWebhookEvent<'_>> = batch.iter().map(|j| j.delivery.as_new()).collect();
+    match record_events(&mut conn, &news) {
+        Ok(results) => {
+            announce(&mut conn, &results);
+            for (job, result) in batch.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(err) if err.is_transient() || batch.len() == 1 => {
+            tracing::error!(error = %err, size = batch.len(), "cannot record a batch");
+            answer_all(batch, &err);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, size = batch.len(), "batch refused; recording its rows one by one");
+            drop(news);
+            for job in batch {
+                let result = record_event(&mut conn, &job.delivery.as_new());
+                match &result {
+                    Ok(recorded) => announce(&mut conn, std::slice::from_ref(recorded)),
+                    Err(e) => {
+                        tracing::error!(error = %e, dedup_key = %job.delivery.dedup_key, "cannot record an event")
+                    }
+                }
+                let _ = job.reply.send(result);
+            }
+        }
+    }
+}
+
+fn answer_all(batch: Vec<Job>, err: &StoreError) {
+    for job in batch {
+        let _ = job
+            .reply
+            .send(Err(StoreError::Unavailable(err.to_string())));
+    }
+}
+
+/// Wakes the processors once per batch that recorded anything new. The rows are committed; a
+/// lost notification only delays processing until the next poll.
+fn announce(conn: &mut DbConnection, results: &[Recorded]) {
+    if let Some(new) = results.iter().find(|r| !r.is_duplicate()) {
+        if let Err(e) = notify_new_events(conn, new.event().id) {
+            tracing::warn!(error = %e, "could not notify processors of new events");
+        }
+    }
+}
