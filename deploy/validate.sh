@@ -172,6 +172,11 @@ if [ -s "$OUT/prod.yaml" ]; then
     "processor terminationGracePeriodSeconds 20 <= processor.shutdown_grace_secs 30" \
     checks rendered "$OUT/mutant.yaml" --overlay prod-mutant --external-secret
 fi
+if [ -s "$OUT/monitoring.yaml" ]; then
+  grep -v '^  namespace: webhook-inbox$' "$OUT/monitoring.yaml" >"$OUT/mutant.yaml"
+  must_reject "policy: monitoring with objects outside the namespace" "is not in namespace webhook-inbox" \
+    checks rendered "$OUT/mutant.yaml" --overlay monitoring-mutant --external-secret
+fi
 if [ -s "$OUT/base.yaml" ]; then
   must_reject "policy: the base's EXAMPLE Secret where a real one is expected" "ships the EXAMPLE Secret" \
     checks rendered "$OUT/base.yaml" --overlay base-as-prod --external-secret

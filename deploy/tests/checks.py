@@ -166,9 +166,20 @@ def http_probe(container, kind):
     return get.get("path"), get.get("port")
 
 
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
+
+
 def check_rendered(path, overlay, min_replicas, external_secret):
     f = Findings()
     docs = load_docs(path)
+    # Everything in the one Namespace the overlay creates: an object without a namespace would land
+    # in whatever namespace kubectl's context points at.
+    namespaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
+    if f.check(len(namespaces) == 1, f"expected one Namespace, found {namespaces}"):
+        for d in docs:
+            if d["kind"] not in CLUSTER_SCOPED:
+                f.check(d["metadata"].get("namespace") == namespaces[0],
+                        f"{d['kind']} {d['metadata']['name']} is not in namespace {namespaces[0]}")
     configmap = only(f, docs, "ConfigMap", "webhook-inbox-config")
     config = check_config(f, configmap["data"]["inbox.toml"], "ConfigMap inbox.toml") if configmap else {}
     receiver_cfg, processor_cfg = config.get("receiver", {}), config.get("processor", {})
