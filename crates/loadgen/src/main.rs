@@ -1,0 +1,349 @@
+//! `loadgen`: drives a receiver with correctly signed webhooks and checks the outcome in the
+//! database. `ingest` sends a run over HTTP; `backlog` writes a run straight into the database
+//! (for drain benchmarks, processors stopped); `drain` waits for processors to finish a backlog.
+//! Every mode ends with the invariant check; the exit code is 1 when it fails.
+
+mod check;
+mod http;
+mod plan;
+mod report;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use domain::provider::Preset;
+use persistence::{DatabaseUrl, DbConnection, SqliteOptions};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "Load generator and invariant checker for webhook-inbox"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Send a run of signed webhooks to a receiver, wait for the processors, check.
+    Ingest {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Receiver address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Deliveries per second (default: as fast as answers come).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// How long to wait for processors to drain the run (0: do not wait, do not check).
+        #[arg(long, default_value_t = 120)]
+        drain_timeout_secs: u64,
+    },
+    /// Write a run straight into the database as RECEIVED events (no receiver).
+    Backlog {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Wait until processors have drained a run written by `backlog`; report the rate, check.
+    Drain {
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long, default_value_t = 600)]
+        drain_timeout_secs: u64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Names the run's events and collections; several runs can share a database.
+    #[arg(long)]
+    run: String,
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The provider name in the receiver's configuration.
+    #[arg(long, default_value = "bench")]
+    provider: String,
+    #[arg(long, value_enum, default_value = "generic")]
+    preset: PresetArg,
+    /// The provider's secret.
+    #[arg(long, env = "LOADGEN_SECRET")]
+    secret: String,
+    #[arg(long, default_value_t = 10_000)]
+    events: usize,
+    #[arg(long, default_value_t = 1_000)]
+    collections: usize,
+    #[arg(long, default_value_t = 0.10)]
+    duplicates: f64,
+    #[arg(long, default_value_t = 0.20)]
+    out_of_order: f64,
+    #[arg(long, default_value_t = 1024)]
+    body_bytes: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the figures here as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PresetArg {
+    Generic,
+    Paystack,
+    Stripe,
+    StandardWebhooks,
+}
+
+impl PresetArg {
+    fn preset(self) -> Preset {
+        match self {
+            PresetArg::Generic => Preset::Generic,
+            PresetArg::Paystack => Preset::Paystack,
+            PresetArg::Stripe => Preset::Stripe,
+            PresetArg::StandardWebhooks => Preset::StandardWebhooks,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn connect(url: &str) -> Result<DbConnection, Failure> {
+    Ok(DbConnection::open(
+        &DatabaseUrl::parse(url)?,
+        SqliteOptions::default(),
+    )?)
+}
+
+fn make_plan(args: &RunArgs) -> plan::Plan {
+    plan::make(&plan::PlanSettings {
+        run: args.run.clone(),
+        events: args.events,
+        collections: args.collections,
+        duplicate_ratio: args.duplicates,
+        reorder_ratio: args.out_of_order,
+        body_bytes: args.body_bytes,
+        seed: args.seed,
+    })
+}
+
+fn create_collections(conn: &mut DbConnection, plan: &plan::Plan) -> Result<(), Failure> {
+    persistence::write_transaction(conn, |conn| -> Result<(), persistence::StoreError> {
+        for c in 0..plan.expected.len() {
+            let reference = plan::request_ref(&plan.run, c);
+            persistence::create_collection(
+                conn,
+                &persistence::NewCollection::initiated(&reference),
+                persistence::now(),
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<bool, Failure> {
+    match cli.mode {
+        Mode::Ingest {
+            run,
+            addr,
+            concurrency,
+            rate,
+            drain_timeout_secs,
+        } => ingest(&run, addr, concurrency, rate, drain_timeout_secs),
+        Mode::Backlog { run } => backlog(&run),
+        Mode::Drain {
+            run,
+            drain_timeout_secs,
+        } => drain(&run, drain_timeout_secs),
+    }
+}
+
+fn ingest(
+    args: &RunArgs,
+    addr: String,
+    concurrency: usize,
+    rate: Option<f64>,
+    drain_timeout: u64,
+) -> Result<bool, Failure> {
+    let mut conn = connect(&args.database_url)?;
+    let plan = Arc::new(make_plan(args));
+    create_collections(&mut conn, &plan)?;
+    let scheme = args.preset.preset().scheme();
+    let settings = Arc::new(send::SendSettings {
+        addr,
+        path: format!("/webhooks/{}", args.provider),
+        concurrency,
+        secret: scheme.secret(&args.secret)?,
+        scheme,
+        rate,
+        attempts: 5,
+    });
+    eprintln!(
+        "loadgen: sending {} deliveries ({} collections) with {concurrency} connections{}",
+        plan.deliveries.len(),
+        plan.expected.len(),
+        rate.map(|r| format!(" at {r:.0}/s")).unwrap_or_default()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (sent, elapsed) = runtime.block_on(send::send_all(plan.clone(), settings));
+    let acknowledged = sent
+        .iter()
+        .filter(|s| (200..300).contains(&s.status))
+        .count();
+    let retried = sent.iter().filter(|s| s.attempts > 1).count();
+    let latency = report::percentiles(sent.iter().map(|s| s.latency).collect());
+    let ingest_rate = acknowledged as f64 / elapsed.as_secs_f64();
+    eprintln!("loadgen: {acknowledged}/{} acknowledged in {:.2} s: {ingest_rate:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms",
+        sent.len(), elapsed.as_secs_f64(), latency.p50_ms, latency.p99_ms, latency.p999_ms);
+
+    let mut figures = json!({
+        "mode": "ingest", "run": args.run, "deliveries": sent.len(), "acknowledged": acknowledged,
+        "retried": retried, "concurrency": concurrency, "rate_target": rate,
+        "send_seconds": elapsed.as_secs_f64(), "ingest_per_sec": ingest_rate, "latency": latency,
+        "timeline": report::timeline(&sent),
+    });
+    let mut passed = acknowledged == sent.len();
+    if drain_timeout > 0 {
+        let drained = check::wait_for_drain(
+            &mut conn,
+            &args.provider,
+            &args.run,
+            Duration::from_secs(drain_timeout),
+        )?;
+        let lag = report::percentiles(check::lags(&mut conn, &args.provider, &args.run)?);
+        let verdict = check::verify(&mut conn, &args.provider, &plan, &sent)?;
+        eprintln!(
+            "loadgen: drained {} after sending; lag p50 {:.1} ms, p99 {:.1} ms; invariants {}",
+            drained.map_or("NOT within the timeout".to_owned(), |d| format!(
+                "{:.2} s",
+                d.as_secs_f64()
+            )),
+            lag.p50_ms,
+            lag.p99_ms,
+            if verdict.passed() { "hold" } else { "BROKEN" }
+        );
+        passed &= drained.is_some() && verdict.passed();
+        figures["drain_after_send_seconds"] = json!(drained.map(|d| d.as_secs_f64()));
+        figures["lag"] = json!(lag);
+        figures["verdict"] = json!(verdict);
+    }
+    figures["passed"] = json!(passed);
+    finish(args, &figures)?;
+    Ok(passed)
+}
+
+fn backlog(args: &RunArgs) -> Result<bool, Failure> {
+    let mut conn = connect(&args.database_url)?;
+    let plan = make_plan(args);
+    create_collections(&mut conn, &plan)?;
+    let started = Instant::now();
+    let at = persistence::now();
+    for chunk in plan.deliveries.chunks(1000) {
+        let payloads: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|d| serde_json::from_slice(&d.body))
+            .collect::<Result<_, _>>()?;
+        let references: Vec<String> = chunk
+            .iter()
+            .map(|d| plan::request_ref(&plan.run, d.collection))
+            .collect();
+        let news: Vec<persistence::NewWebhookEvent<'_>> = chunk
+            .iter()
+            .zip(&payloads)
+            .zip(&references)
+            .map(|((d, payload), reference)| {
+                persistence::NewWebhookEvent::received(
+                    &args.provider,
+                    Some(&d.event_id),
+                    &d.event_id,
+                    Some(reference),
+                    payload,
+                    None,
+                    at,
+                )
+            })
+            .collect();
+        persistence::record_events(&mut conn, &news)?;
+    }
+    eprintln!(
+        "loadgen: wrote {} deliveries as a backlog in {:.1} s",
+        plan.deliveries.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(true)
+}
+
+fn drain(args: &RunArgs, timeout: u64) -> Result<bool, Failure> {
+    let mut conn = connect(&args.database_url)?;
+    let plan = make_plan(args);
+    let total = check::pending(&mut conn, &args.provider, &args.run)?;
+    let drained = check::wait_for_drain(
+        &mut conn,
+        &args.provider,
+        &args.run,
+        Duration::from_secs(timeout),
+    )?;
+    let sent: Vec<send::Sent> = (0..plan.deliveries.len())
+        .map(|index| send::Sent {
+            index,
+            status: 202,
+            id: None,
+            latency: Duration::ZERO,
+            done_at: Duration::ZERO,
+            attempts: 1,
+        })
+        .collect();
+    let verdict = check::verify(&mut conn, &args.provider, &plan, &sent)?;
+    let rate = drained.map(|d| total as f64 / d.as_secs_f64());
+    eprintln!(
+        "loadgen: {total} events drained in {}: {} events/s; invariants {}",
+        drained.map_or("NOT within the timeout".to_owned(), |d| format!(
+            "{:.2} s",
+            d.as_secs_f64()
+        )),
+        rate.map_or("-".to_owned(), |r| format!("{r:.0}")),
+        if verdict.passed() { "hold" } else { "BROKEN" }
+    );
+    let passed = drained.is_some() && verdict.passed();
+    finish(
+        args,
+        &json!({"mode": "drain", "run": args.run, "events": total,
+        "drain_seconds": drained.map(|d| d.as_secs_f64()), "drain_per_sec": rate,
+        "verdict": verdict, "passed": passed}),
+    )?;
+    Ok(passed)
+}
+
+fn finish(args: &RunArgs, figures: &serde_json::Value) -> Result<(), Failure> {
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(figures)?)?;
+    }
+    if !figures["passed"].as_bool().unwrap_or(false) {
+        eprintln!(
+            "loadgen: FAILED: {}",
+            figures.get("verdict").cloned().unwrap_or_default()
+        );
+    }
+    Ok(())
+}

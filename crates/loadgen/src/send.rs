@@ -1,0 +1,121 @@
+//! Sending a plan: `concurrency` workers, each on its own keep-alive connection, take the next
+//! delivery in plan order, sign it as the provider would, post it, and retry a non-2xx answer
+//! the way a provider does. With a target rate, deliveries leave on a fixed schedule and latency
+//! counts from the scheduled time (no coordinated omission).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::signature::{self, Scheme, SigningSecret};
+use tokio::sync::Mutex;
+
+use crate::http::Connection;
+use crate::plan::Plan;
+
+pub struct SendSettings {
+    pub addr: String,
+    pub path: String,
+    pub concurrency: usize,
+    pub scheme: Scheme,
+    pub secret: SigningSecret,
+    /// Deliveries per second; `None` sends as fast as the answers come.
+    pub rate: Option<f64>,
+    /// Attempts per delivery before giving up on it.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub index: usize,
+    /// The final answer's status (0: no answer at all).
+    pub status: u16,
+    /// The event id the receiver answered with.
+    pub id: Option<String>,
+    /// Of the final attempt (or from the schedule, with a rate).
+    pub latency: Duration,
+    /// When the final answer came, from the start of the run.
+    pub done_at: Duration,
+    pub attempts: u32,
+}
+
+pub async fn send_all(plan: Arc<Plan>, settings: Arc<SendSettings>) -> (Vec<Sent>, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new(Vec::with_capacity(plan.deliveries.len())));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..settings.concurrency.max(1) {
+        let (plan, settings, next, results) = (
+            plan.clone(),
+            settings.clone(),
+            next.clone(),
+            results.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut connection = Connection::new(&settings.addr);
+            let mut mine = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(delivery) = plan.deliveries.get(index) else {
+                    break;
+                };
+                let scheduled = settings.rate.map(|rate| {
+                    let at = started + Duration::from_secs_f64(index as f64 / rate);
+                    (at, tokio::time::Instant::from_std(at))
+                });
+                if let Some((_, at)) = scheduled {
+                    tokio::time::sleep_until(at).await;
+                }
+                let mut sent = Sent {
+                    index,
+                    status: 0,
+                    id: None,
+                    latency: Duration::ZERO,
+                    done_at: Duration::ZERO,
+                    attempts: 0,
+                };
+                while sent.attempts < settings.attempts {
+                    sent.attempts += 1;
+                    let began = scheduled.map_or_else(Instant::now, |(at, _)| at);
+                    let now = chrono::Utc::now().timestamp();
+                    let mut headers = signature::sign(
+                        &settings.scheme,
+                        &settings.secret,
+                        &delivery.body,
+                        now,
+                        Some(&delivery.event_id),
+                    );
+                    headers.push(("Content-Type".into(), "application/json".into()));
+                    let answer = connection
+                        .post(&settings.path, &headers, &delivery.body)
+                        .await;
+                    sent.latency = began.elapsed();
+                    sent.done_at = started.elapsed();
+                    match answer {
+                        Ok(answer) => {
+                            sent.status = answer.status;
+                            if (200..300).contains(&answer.status) {
+                                sent.id = serde_json::from_slice::<serde_json::Value>(&answer.body)
+                                    .ok()
+                                    .and_then(|v| v["id"].as_str().map(str::to_owned));
+                                break;
+                            }
+                        }
+                        Err(_) => sent.status = 0,
+                    }
+                    // A provider backs off before retrying; keep it short here.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                mine.push(sent);
+            }
+            results.lock().await.extend(mine);
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let elapsed = started.elapsed();
+    let mut results = std::mem::take(&mut *results.lock().await);
+    results.sort_by_key(|s| s.index);
+    (results, elapsed)
+}
