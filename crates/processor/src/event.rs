@@ -9,8 +9,9 @@ use domain::signature::Verified;
 use domain::{decide, Authority, CollectionStatus, Decision, Outcome};
 use inbox_config::Provider;
 use persistence::{
-    apply_decision, find_collection, mark_failed, now, run_blocking, schedule_retry, Applied,
-    ApplyRequest, DbConnection, StoreError, WebhookEvent,
+    apply_decision, find_collection, mark_failed, notify_new_events, now, run_blocking,
+    schedule_retry, write_transaction, Applied, ApplyRequest, DbConnection, StoreError,
+    WebhookEvent,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -230,14 +231,18 @@ pub(crate) async fn give_back(shared: &Shared, events: Vec<WebhookEvent>) {
     let count = events.len();
     let given = run_blocking(&shared.pool, move |conn| {
         let at = now();
-        for event in &events {
-            let reason = event
-                .last_error
-                .as_deref()
-                .unwrap_or("lease given back unstarted at shutdown");
-            schedule_retry(conn, event.id, at, reason)?;
-        }
-        Ok(())
+        write_transaction(conn, |conn| -> Result<(), StoreError> {
+            for event in &events {
+                let reason = event
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("lease given back unstarted at shutdown");
+                schedule_retry(conn, event.id, at, reason)?;
+            }
+            Ok(())
+        })?;
+        // Other processors need not wait for their next poll.
+        notify_new_events(conn)
     })
     .await;
     match given {

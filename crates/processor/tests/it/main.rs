@@ -9,6 +9,7 @@ mod fixtures;
 mod failures;
 mod http;
 mod locks;
+mod logs;
 mod outage;
 mod process;
 mod race;

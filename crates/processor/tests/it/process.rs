@@ -189,6 +189,8 @@ async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
         "exit took {took:?}, more than the {grace:?} grace"
     );
     assert!(log.contains("SIGTERM received"), "{log}");
+    // Events claimed but not started were handed back, not left to their lease.
+    assert!(log.contains("Gave back"), "{log}");
 
     // Nothing hidden behind a lease: what was not finished is claimable at once.
     assert_eq!(leased(&env), 0);
