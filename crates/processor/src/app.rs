@@ -66,8 +66,10 @@ impl Processor {
             .as_ref()
             .map(|u| u.expose_secret().to_owned())
         {
+            // One connection per queue slot, which is the most that ever lock at once, and
+            // spares: running out must never look like Redis being down.
             Some(url) if !url.is_empty() => Some(
-                RedisLock::new(&url, Duration::from_millis(p.lock_ttl_ms), concurrency)
+                RedisLock::new(&url, Duration::from_millis(p.lock_ttl_ms), concurrency + 2)
                     .map_err(|e| Error::Redis(e.to_string()))?,
             ),
             _ => None,

@@ -172,7 +172,8 @@ impl Metrics {
         self.0.lock_acquired[backend.index()].increment(1);
     }
 
-    pub(crate) fn lock_timeout(&self, backend: LockBackend) {
+    pub(crate) fn lock_timeout(&self, backend: LockBackend, waited: Duration) {
+        self.0.lock_wait[backend.index()].record(waited.as_secs_f64());
         self.0.lock_timeouts[backend.index()].increment(1);
     }
 
@@ -241,7 +242,7 @@ fn describe(recorder: &PrometheusRecorder) {
         text(
             LOCK_WAIT,
             Some(Unit::Seconds),
-            "Time spent waiting for a payment lock.",
+            "Time spent waiting for a payment lock, had or not.",
         ),
     ];
     for (name, unit, help) in histograms {

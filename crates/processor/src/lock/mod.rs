@@ -89,8 +89,14 @@ impl Locks {
                     }
                     Ok(Acquired::TimedOut) => {
                         self.redis_answered();
-                        self.metrics.lock_timeout(LockBackend::Redis);
-                        tracing::warn!(%key, "Failed to acquire Redis lock after {:?}", self.wait);
+                        let waited = started.elapsed();
+                        self.metrics.lock_timeout(LockBackend::Redis, waited);
+                        tracing::warn!(
+                            %key,
+                            ?waited,
+                            "Failed to acquire Redis lock after {:?}",
+                            self.wait
+                        );
                         return Err(LockError::TimedOut(LockBackend::Redis));
                     }
                     Ok(Acquired::Cancelled) => return Err(LockError::Cancelled),
@@ -115,19 +121,20 @@ impl Locks {
         let name = key.clone();
         let locked = run_blocking(&self.pool, move |conn| {
             let started = Instant::now();
-            with_database_lock(conn, &name, wait, |conn| {
+            let locked = with_database_lock(conn, &name, wait, |conn| {
                 metrics.lock_acquired(LockBackend::Database, started.elapsed());
                 tracing::debug!("Acquired database lock: {name}");
                 work(conn)
-            })
+            })?;
+            Ok((locked, started.elapsed()))
         })
         .await
         .map_err(LockError::Store)?;
         match locked {
-            Locked::Held(value) => Ok(value),
-            Locked::TimedOut => {
-                self.metrics.lock_timeout(LockBackend::Database);
-                tracing::warn!(%key, "Failed to acquire database lock after {wait:?}");
+            (Locked::Held(value), _) => Ok(value),
+            (Locked::TimedOut, waited) => {
+                self.metrics.lock_timeout(LockBackend::Database, waited);
+                tracing::warn!(%key, ?waited, "Failed to acquire database lock after {wait:?}");
                 Err(LockError::TimedOut(LockBackend::Database))
             }
         }

@@ -168,3 +168,77 @@ fn a_dead_redis_falls_back_to_the_database_lock() {
         "{logs}"
     );
 }
+
+#[test]
+fn a_busy_database_lock_times_out_and_the_event_is_retried() {
+    let test = "logs::a_busy_database_lock_times_out_and_the_event_is_retried";
+    let Some(db) = postgres(test) else { return };
+    let env = Env { db, redis: None };
+    let reference = format!("{}-dbbusy", unique_prefix());
+    let key = format!("webhook_processing:{reference}");
+    let event_id = format!("{reference}-e");
+    create_collections(&env.db, std::slice::from_ref(&reference));
+    deliver(
+        &env.db,
+        &[Delivery::new(
+            &event_id,
+            &reference,
+            CollectionStatus::Success,
+        )],
+    );
+
+    // Another processor holds the payment's database lock until told to let go.
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
+    let mut conn = env.db.conn();
+    let holder = std::thread::spawn({
+        let key = key.clone();
+        move || {
+            persistence::lock::with_database_lock(&mut conn, &key, Duration::from_secs(5), |_| {
+                held_tx.send(()).unwrap();
+                let_go_rx.recv().unwrap();
+                Ok(())
+            })
+            .unwrap()
+        }
+    });
+    held_rx.recv().unwrap();
+    let logs = with_logs(async {
+        let knobs = Knobs {
+            lock_wait_ms: 300,
+            retry_base_ms: 50,
+            retry_max_ms: 50,
+            ..Knobs::default()
+        };
+        let (processor, addr) = build(&env, &knobs).await;
+        processor.run_until_idle().await.unwrap();
+        let waiting = event_by_event_id(&env.db, &event_id);
+        assert_eq!(waiting.status, EventStatus::Received);
+        assert_eq!(
+            waiting.last_error.as_deref(),
+            Some(format!("database lock {key} not acquired within 300ms").as_str())
+        );
+        let timeouts = "inbox_processor_lock_timeouts_total{backend=\"database\"}";
+        assert_eq!(metric(addr, timeouts).await, 1.0);
+
+        let_go_tx.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while event_by_event_id(&env.db, &event_id).status == EventStatus::Received {
+            assert!(std::time::Instant::now() < deadline, "the retry never came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            processor.run_until_idle().await.unwrap();
+        }
+        assert_eq!(
+            event_by_event_id(&env.db, &event_id).status,
+            EventStatus::Processed
+        );
+    });
+    assert!(matches!(
+        holder.join().unwrap(),
+        persistence::lock::Locked::Held(())
+    ));
+    assert!(
+        logs.contains("Failed to acquire database lock after 300ms"),
+        "{logs}"
+    );
+}
