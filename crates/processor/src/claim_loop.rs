@@ -13,8 +13,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Shared;
-use crate::event::{give_back, process_event};
+use crate::event::process_event;
 use crate::inflight::{group, InFlight, QueueGuard};
+use crate::settle::give_back;
 
 const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
 const LAST_ERROR_PAUSE: Duration = Duration::from_secs(5);

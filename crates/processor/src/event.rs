@@ -1,7 +1,7 @@
 //! One claimed event, from its payload to its end: read what it asks for (a bad event fails at
 //! once, with the reason in `last_error`), take the payment's lock, decide with the status rule
 //! and record the decision, then let go. Transient trouble (database, lock, a collection not
-//! created yet) schedules another try with back-off, until `max_attempts`.
+//! created yet) schedules another try (`settle`).
 
 use std::collections::BTreeMap;
 
@@ -9,8 +9,7 @@ use domain::signature::Verified;
 use domain::{decide, Authority, CollectionStatus, Decision, Outcome};
 use inbox_config::Provider;
 use persistence::{
-    apply_decision, find_collection, mark_failed, notify_new_events, now, run_blocking,
-    schedule_retry, write_transaction, Applied, ApplyRequest, DbConnection, StoreError,
+    apply_decision, find_collection, now, Applied, ApplyRequest, DbConnection, StoreError,
     WebhookEvent,
 };
 use tokio_util::sync::CancellationToken;
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use crate::app::Shared;
 use crate::lock::{lock_key, LockError};
 use crate::metrics::Tally;
+use crate::settle::{fail, give_back, lag_of, retry_or_fail};
 
 /// Who decided, in `collection_transitions.actor`.
 const ACTOR: &str = "processor";
@@ -173,92 +173,4 @@ fn recorded(shared: &Shared, event: &WebhookEvent, request_ref: &str, decision: 
         );
     }
     Tally::from(decision.outcome)
-}
-
-/// Another try later, or FAILED when the tries are used up.
-async fn retry_or_fail(shared: &Shared, event: &WebhookEvent, reason: String) -> Tally {
-    let policy = shared.retry;
-    if policy.exhausted(event.attempts) {
-        let reason = format!("gave up after {} attempts: {reason}", event.attempts);
-        tracing::warn!(event_id = %event.id, "Event failed: {reason}");
-        return fail(shared, event, reason).await;
-    }
-    let delay = policy.delay(event.attempts, &mut rand::rng());
-    let at = now() + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-    tracing::debug!(event_id = %event.id, attempts = event.attempts, ?delay, "Retrying later: {reason}");
-    let id = event.id;
-    match run_blocking(&shared.pool, move |conn| {
-        schedule_retry(conn, id, at, &reason)
-    })
-    .await
-    {
-        Ok(true) => Tally::Retried,
-        Ok(false) => Tally::AlreadyFinished,
-        Err(error) => {
-            // Its lease brings it back.
-            tracing::warn!(event_id = %id, %error, "Could not schedule the retry");
-            Tally::Retried
-        }
-    }
-}
-
-async fn fail(shared: &Shared, event: &WebhookEvent, reason: String) -> Tally {
-    let id = event.id;
-    match run_blocking(&shared.pool, move |conn| {
-        mark_failed(conn, id, &reason, now())
-    })
-    .await
-    {
-        Ok(true) => {
-            shared.metrics.lag(lag_of(event));
-            Tally::Failed
-        }
-        Ok(false) => Tally::AlreadyFinished,
-        Err(error) => {
-            // Its lease brings it back, and it fails again then.
-            tracing::warn!(event_id = %id, %error, "Could not record the failure");
-            Tally::Retried
-        }
-    }
-}
-
-/// Makes unstarted events claimable again at once (shutdown), instead of leaving them hidden
-/// until their lease ends. The claim's attempt stays counted: `attempts` counts claims.
-pub(crate) async fn give_back(shared: &Shared, events: Vec<WebhookEvent>) {
-    if events.is_empty() {
-        return;
-    }
-    let count = events.len();
-    let given = run_blocking(&shared.pool, move |conn| {
-        let at = now();
-        write_transaction(conn, |conn| -> Result<(), StoreError> {
-            for event in &events {
-                let reason = event
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("lease given back unstarted at shutdown");
-                schedule_retry(conn, event.id, at, reason)?;
-            }
-            Ok(())
-        })?;
-        // Other processors need not wait for their next poll.
-        notify_new_events(conn)
-    })
-    .await;
-    match given {
-        Ok(()) => {
-            for _ in 0..count {
-                shared.metrics.event(Tally::Released);
-            }
-            tracing::info!("Gave back {count} unstarted events");
-        }
-        Err(error) => tracing::warn!(
-            %error,
-            "Could not give back {count} unstarted events: they come back when their lease ends"
-        ),
-    }
-}
-
-fn lag_of(event: &WebhookEvent) -> std::time::Duration {
-    (now() - event.received_at).to_std().unwrap_or_default()
 }

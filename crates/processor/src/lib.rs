@@ -16,6 +16,7 @@ pub mod lock;
 mod metrics;
 mod queue;
 mod retry;
+mod settle;
 mod wake;
 
 pub use app::Processor;

@@ -6,7 +6,8 @@ use persistence::{find_collection, find_event, EventStatus};
 use serde_json::json;
 
 use crate::fixtures::{create_collections, deliver_raw, unique_prefix};
-use crate::helpers::{build, metric, Env, Knobs};
+use crate::harness::{build, metric, Knobs};
+use crate::helpers::Env;
 
 on_backends!(bad_events_fail_at_once_with_their_reason);
 

@@ -1,6 +1,7 @@
 //! The processor's own small HTTP port: `/healthz` and `/metrics`, nothing else.
 
-use crate::helpers::{build, http_get, http_request, sqlite_env, Knobs};
+use crate::harness::{build, http_get, http_request, Knobs};
+use crate::helpers::sqlite_env;
 
 #[tokio::test]
 async fn health_and_metrics_are_served() {

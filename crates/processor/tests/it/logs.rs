@@ -10,7 +10,8 @@ use domain::CollectionStatus;
 use persistence::EventStatus;
 
 use crate::fixtures::{create_collections, deliver, event_by_event_id, unique_prefix, Delivery};
-use crate::helpers::{build, metric, postgres, redis, Env, Knobs};
+use crate::harness::{build, metric, Knobs};
+use crate::helpers::{postgres, redis, Env};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

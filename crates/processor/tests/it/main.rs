@@ -5,6 +5,7 @@
 #[macro_use]
 mod helpers;
 mod fixtures;
+mod harness;
 
 mod failures;
 mod http;

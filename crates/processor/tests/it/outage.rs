@@ -7,7 +7,8 @@ use std::time::Duration;
 use persistence::EventStatus;
 
 use crate::fixtures::{count_with_status, create_collections, deliver, scenario, verify, Scenario};
-use crate::helpers::{eventually, metric, postgres, Env, Knobs, RedisServer, Running};
+use crate::harness::{eventually, metric, Knobs, RedisServer, Running};
+use crate::helpers::{postgres, Env};
 
 const REDIS_LOCKS: &str = "inbox_processor_lock_acquired_total{backend=\"redis\"}";
 const DATABASE_LOCKS: &str = "inbox_processor_lock_acquired_total{backend=\"database\"}";

@@ -12,7 +12,8 @@ use crate::fixtures::{
     all_events, count_with_status, create_collections, deliver, scenario, verify,
     verify_processed_once,
 };
-use crate::helpers::{build, config_toml, eventually, postgres, redis, write_config, Env, Knobs};
+use crate::harness::{build, config_toml, eventually, write_config, Knobs};
+use crate::helpers::{postgres, redis, Env};
 
 struct Spawned {
     child: Child,

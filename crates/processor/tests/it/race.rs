@@ -7,7 +7,8 @@ use persistence::{find_collection, EventStatus};
 use crate::fixtures::{
     all_events, all_transitions, create_collections, deliver, unique_prefix, Delivery,
 };
-use crate::helpers::{build, Env, Knobs};
+use crate::harness::{build, Knobs};
+use crate::helpers::Env;
 
 on_backends!(terminal_statuses_race_through_two_processors);
 

@@ -8,7 +8,8 @@ use domain::CollectionStatus;
 use persistence::{find_collection, EventStatus};
 
 use crate::fixtures::{create_collections, deliver, unique_prefix, Delivery};
-use crate::helpers::{eventually, metric, Env, Knobs, Running};
+use crate::harness::{eventually, metric, Knobs, Running};
+use crate::helpers::Env;
 
 on_backends!(
     a_late_collection_is_applied_after_retries,

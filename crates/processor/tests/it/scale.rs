@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use persistence::EventStatus;
 
 use crate::fixtures::{count_with_status, create_collections, deliver, scenario, verify};
-use crate::helpers::{metric, Env, Knobs, Running};
+use crate::harness::{metric, Knobs, Running};
+use crate::helpers::Env;
 
 on_backends!(four_processors_share_the_work);
 
@@ -30,7 +31,7 @@ async fn four_processors_share_the_work(env: Env) {
     for _ in 0..PROCESSORS {
         running.push(Running::start(&env, &knobs).await);
     }
-    crate::helpers::eventually(
+    crate::harness::eventually(
         "every event to be finished",
         Duration::from_secs(90),
         || count_with_status(&env.db, EventStatus::Received) == 0,

@@ -8,7 +8,8 @@ use domain::CollectionStatus;
 use persistence::EventStatus;
 
 use crate::fixtures::{count_with_status, create_collections, deliver, unique_prefix, Delivery};
-use crate::helpers::{eventually, pg_env, Knobs, Running};
+use crate::harness::{eventually, Knobs, Running};
+use crate::helpers::pg_env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_wakes_an_idle_processor() {
