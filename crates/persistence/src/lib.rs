@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod error;
+pub mod lock;
 pub mod migrate;
 pub mod models;
 pub mod pool;

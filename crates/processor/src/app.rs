@@ -1,0 +1,162 @@
+//! The processor as a library: `Processor::build` opens the pools and the metrics port,
+//! `run` works until cancelled, `run_until_idle` works until nothing is claimable (tests).
+//! Several processors may share one database, in one process or many.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use inbox_config::{Loaded, Provider};
+use persistence::{build_pool, DatabaseUrl, DbPool, StoreError};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::claim_loop::Driver;
+use crate::error::Error;
+use crate::lock::{Locks, RedisLock};
+use crate::metrics::Metrics;
+use crate::retry::RetryPolicy;
+use crate::{http, queue, wake};
+
+/// What every part of a running processor reads.
+pub(crate) struct Shared {
+    pub(crate) pool: DbPool,
+    pub(crate) providers: Arc<BTreeMap<String, Provider>>,
+    pub(crate) locks: Locks,
+    pub(crate) metrics: Metrics,
+    pub(crate) retry: RetryPolicy,
+    /// Woken by the LISTEN thread when receivers announce new events.
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) batch_size: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) lease: Duration,
+    pub(crate) lock_wait: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) shutdown_grace: Duration,
+    /// The PostgreSQL URL to LISTEN on; `None` on SQLite, which only polls.
+    pub(crate) listen_url: Option<String>,
+}
+
+pub struct Processor {
+    shared: Arc<Shared>,
+    /// Stops the metrics server and the queue sampler when the processor is dropped.
+    background: CancellationToken,
+}
+
+impl Processor {
+    /// Connects to the database (and prepares Redis, which may be down: locks then come from
+    /// the database), binds `processor.metrics_addr` and starts serving `/healthz` and
+    /// `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
+    pub async fn build(loaded: Loaded) -> Result<(Processor, SocketAddr), Error> {
+        let settings = loaded.settings;
+        let p = &settings.processor;
+        let url = settings.database.database_url()?;
+        let pool_settings = settings.database.pool_settings();
+        let pool_url = url.clone();
+        let pool = tokio::task::spawn_blocking(move || build_pool(&pool_url, &pool_settings))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        let concurrency = usize::try_from(p.concurrency).unwrap_or(usize::MAX).max(1);
+        let redis = match settings
+            .redis
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned())
+        {
+            // One connection per queue slot, which is the most that ever lock at once, and
+            // spares: running out must never look like Redis being down.
+            Some(url) if !url.is_empty() => Some(
+                RedisLock::new(&url, Duration::from_millis(p.lock_ttl_ms), concurrency + 2)
+                    .map_err(|e| Error::Redis(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let metrics = Metrics::new();
+        let lock_wait = Duration::from_millis(p.lock_wait_ms);
+        let has_redis = redis.is_some();
+        let locks = Locks::new(redis, pool.clone(), lock_wait, metrics.clone());
+        let listener = TcpListener::bind(p.metrics_addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: p.metrics_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: p.metrics_addr,
+            source,
+        })?;
+        let background = CancellationToken::new();
+        tokio::spawn(http::serve(listener, metrics.clone(), background.clone()));
+        tokio::spawn(queue::sample_queue(
+            pool.clone(),
+            metrics.clone(),
+            background.clone(),
+        ));
+        let listen_url = match &url {
+            DatabaseUrl::Postgres(raw) => Some(raw.clone()),
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        tracing::info!(
+            database = %url,
+            locks = if has_redis { "redis, database as fallback" } else { "database" },
+            metrics = %addr,
+            "Processor ready"
+        );
+        let shared = Shared {
+            pool,
+            providers: loaded.providers,
+            locks,
+            metrics,
+            retry: RetryPolicy {
+                base: Duration::from_millis(p.retry_base_ms),
+                max: Duration::from_millis(p.retry_max_ms),
+                max_attempts: p.max_attempts,
+            },
+            wake: Arc::new(Notify::new()),
+            batch_size: usize::try_from(p.batch_size).unwrap_or(usize::MAX).max(1),
+            concurrency,
+            lease: Duration::from_secs(p.lease_secs),
+            lock_wait,
+            poll_interval: Duration::from_millis(p.poll_interval_ms),
+            shutdown_grace: Duration::from_secs(p.shutdown_grace_secs),
+            listen_url,
+        };
+        let processor = Processor {
+            shared: Arc::new(shared),
+            background,
+        };
+        Ok((processor, addr))
+    }
+
+    /// Works until `cancel` fires; then stops claiming, finishes the events in hand within
+    /// `processor.shutdown_grace_secs`, gives back the events not started, and returns.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), Error> {
+        if let Some(url) = &self.shared.listen_url {
+            let stop = cancel.child_token();
+            if let Err(error) = wake::spawn_listener(url.clone(), self.shared.wake.clone(), stop) {
+                tracing::warn!(%error, "No LISTEN thread: polling only");
+            }
+        }
+        Driver::new(self.shared.clone(), cancel).run().await;
+        tracing::info!("Processor stopped");
+        Ok(())
+    }
+
+    /// Claims and works until no event is claimable and none is in hand, then returns how many
+    /// claims were made. Events scheduled for a later retry are not waited for. Lets tests
+    /// drain the queue deterministically instead of sleeping.
+    pub async fn run_until_idle(&self) -> Result<usize, Error> {
+        Ok(Driver::new(self.shared.clone(), CancellationToken::new())
+            .run_until_idle()
+            .await?)
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        self.background.cancel();
+    }
+}

@@ -1,0 +1,206 @@
+//! The claim loop: claim a batch, hand it to per-payment queues, run at most `concurrency`
+//! queues at once. A full batch means more work is waiting, so claim again at once; a partial or
+//! empty one means wait for a notification or `poll_interval`; an error means a short back-off.
+//! Claims stop while every queue slot is busy, so a processor never holds leases on much more
+//! than one batch it has not started.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use persistence::{claim_events, now, run_blocking, StoreError, WebhookEvent};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Shared;
+use crate::event::process_event;
+use crate::inflight::{group, InFlight, QueueGuard};
+use crate::settle::give_back;
+
+const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
+const LAST_ERROR_PAUSE: Duration = Duration::from_secs(5);
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+    slots: Arc<Semaphore>,
+    inflight: InFlight,
+    cancel: CancellationToken,
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>, cancel: CancellationToken) -> Driver {
+        let slots = Arc::new(Semaphore::new(shared.concurrency));
+        Driver {
+            shared,
+            tasks: JoinSet::new(),
+            slots,
+            inflight: InFlight::default(),
+            cancel,
+        }
+    }
+
+    /// Works until `cancel`, then stops claiming, lets the events in hand finish within the
+    /// shutdown grace and gives back the ones not started.
+    pub(crate) async fn run(mut self) {
+        let mut failures = 0u32;
+        loop {
+            self.reap();
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let events = match self.claim().await {
+                Ok(events) => {
+                    failures = 0;
+                    events
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let pause = error_pause(failures);
+                    tracing::warn!(%error, "Claiming events failed; trying again in {pause:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = self.cancel.cancelled() => break,
+                    }
+                }
+            };
+            let full = events.len() >= self.shared.batch_size;
+            self.dispatch(events).await;
+            if full {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                _ = self.shared.wake.notified() => {}
+                _ = tokio::time::sleep(self.shared.poll_interval) => {}
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Claims and works until nothing is claimable and nothing is in hand (the test hook).
+    /// Returns how many claims were made.
+    pub(crate) async fn run_until_idle(mut self) -> Result<usize, StoreError> {
+        let mut claimed = 0;
+        loop {
+            let events = match self.claim().await {
+                Ok(events) => events,
+                Err(error) => {
+                    self.join_all().await;
+                    return Err(error);
+                }
+            };
+            if events.is_empty() {
+                if self.tasks.is_empty() {
+                    return Ok(claimed);
+                }
+                self.join_all().await;
+                continue;
+            }
+            claimed += events.len();
+            let full = events.len() >= self.shared.batch_size;
+            self.dispatch(events).await;
+            if !full {
+                self.join_all().await;
+            }
+        }
+    }
+
+    async fn claim(&self) -> Result<Vec<WebhookEvent>, StoreError> {
+        let limit = i64::try_from(self.shared.batch_size).unwrap_or(i64::MAX);
+        let lease = self.shared.lease;
+        run_blocking(&self.shared.pool, move |conn| {
+            claim_events(conn, limit, now(), lease)
+        })
+        .await
+    }
+
+    /// Hands each payment's events to its queue, opening queues as slots free up. When shutdown
+    /// begins meanwhile, what was not handed over is given back.
+    async fn dispatch(&mut self, events: Vec<WebhookEvent>) {
+        let mut groups = group(events).into_iter();
+        while let Some((key, events)) = groups.next() {
+            let Some(events) = self.inflight.join(&key, events) else {
+                continue;
+            };
+            let slot = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => None,
+                slot = self.slots.clone().acquire_owned() => slot.ok(),
+            };
+            let Some(slot) = slot else {
+                let unstarted = events
+                    .into_iter()
+                    .chain(groups.flat_map(|(_, events)| events))
+                    .collect();
+                give_back(&self.shared, unstarted).await;
+                return;
+            };
+            let queue = self.inflight.start(key, events);
+            let shared = self.shared.clone();
+            let cancel = self.cancel.clone();
+            self.tasks.spawn(run_queue(shared, queue, slot, cancel));
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Some(done) = self.tasks.try_join_next() {
+            report(done);
+        }
+    }
+
+    async fn join_all(&mut self) {
+        while let Some(done) = self.tasks.join_next().await {
+            report(done);
+        }
+    }
+
+    async fn finish(mut self) {
+        let grace = self.shared.shutdown_grace;
+        let in_hand = self.tasks.len();
+        tracing::info!("Shutting down: finishing the events in hand ({in_hand} payments)");
+        if tokio::time::timeout(grace, self.join_all()).await.is_err() {
+            tracing::warn!(
+                "Shutdown grace of {grace:?} ran out with {} payments in hand: their events come \
+                 back when their leases end",
+                self.tasks.len()
+            );
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// One payment's queue: its events one after another, until it is empty or shutdown begins.
+async fn run_queue(
+    shared: Arc<Shared>,
+    mut queue: QueueGuard,
+    _slot: OwnedSemaphorePermit,
+    cancel: CancellationToken,
+) {
+    while let Some(event) = queue.next() {
+        if cancel.is_cancelled() {
+            let mut unstarted = vec![event];
+            unstarted.extend(queue.close());
+            give_back(&shared, unstarted).await;
+            return;
+        }
+        process_event(&shared, event, &cancel).await;
+    }
+}
+
+fn report(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        if error.is_panic() {
+            // Its events keep their lease and come back when it ends.
+            tracing::error!(%error, "A payment's queue panicked");
+        }
+    }
+}
+
+fn error_pause(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_ERROR_PAUSE
+        .saturating_mul(1 << doublings)
+        .min(LAST_ERROR_PAUSE)
+}

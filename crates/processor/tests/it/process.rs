@@ -1,0 +1,220 @@
+//! The `processor` binary as an operator runs it: killed outright mid-batch and restarted, it
+//! loses nothing and applies nothing twice; stopped with SIGTERM under load, it exits 0 within
+//! the grace period and leaves no event hidden behind a lease.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use persistence::{now, EventStatus};
+
+use crate::fixtures::{
+    all_events, count_with_status, create_collections, deliver, scenario, verify,
+    verify_processed_once,
+};
+use crate::harness::{build, config_toml, eventually, write_config, Knobs};
+use crate::helpers::{postgres, redis, Env};
+
+struct Spawned {
+    child: Child,
+    log: PathBuf,
+}
+
+fn spawn(config: &Path, log: PathBuf) -> Spawned {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_processor"));
+    command.arg("--config").arg(config);
+    // Only the file configures it.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("INBOX_")
+            || ["DATABASE_URL", "REDIS_URL", "RUST_LOG"].contains(&name.as_str())
+        {
+            command.env_remove(name);
+        }
+    }
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn the processor binary");
+    Spawned { child, log }
+}
+
+impl Spawned {
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+
+    async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {limit:?}: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Events that a claim hides (RECEIVED, next attempt in the future).
+fn leased(env: &Env) -> usize {
+    let at = now();
+    all_events(&env.db)
+        .iter()
+        .filter(|e| e.status == EventStatus::Received && e.next_attempt_at > at)
+        .count()
+}
+
+fn env_for(test: &str) -> Option<Env> {
+    let db = postgres(test)?;
+    // Redis when it is there (CI has it); the database lock otherwise.
+    let redis = redis(test);
+    Some(Env { db, redis })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_processor_loses_nothing_and_applies_nothing_twice() {
+    let Some(env) = env_for("process::a_killed_processor_loses_nothing_and_applies_nothing_twice")
+    else {
+        return;
+    };
+    let plan = scenario(23, 100, 3_000);
+    create_collections(&env.db, &plan.collections);
+    deliver(&env.db, &plan.deliveries);
+    let knobs = Knobs {
+        batch_size: 100,
+        concurrency: 4,
+        lease_secs: 3,
+        lock_wait_ms: 2_000,
+        ..Knobs::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(&env, &knobs));
+
+    let mut first = spawn(&config, dir.path().join("first.log"));
+    eventually(
+        "the first processor to get going",
+        Duration::from_secs(60),
+        // Mid-batch (batches are 100): at a multiple of 100 the kill could fall between two.
+        || count_with_status(&env.db, EventStatus::Processed) >= 250,
+    )
+    .await;
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reap");
+    // Claimed (attempts counted) but not finished: what the kill left in hand, whether its
+    // lease is still running or already ran out.
+    let in_hand = all_events(&env.db)
+        .iter()
+        .filter(|e| e.status == EventStatus::Received && e.attempts > 0)
+        .count();
+    let done_before = count_with_status(&env.db, EventStatus::Processed);
+    assert!(in_hand > 0, "killed between batches: nothing was in hand");
+
+    let mut second = spawn(&config, dir.path().join("second.log"));
+    eventually(
+        "the restarted processor to finish",
+        Duration::from_secs(60),
+        || count_with_status(&env.db, EventStatus::Received) == 0,
+    )
+    .await;
+    second.terminate();
+    let status = second.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}: {}", second.log_text());
+
+    verify(&env.db, &plan.expected, plan.events);
+    let reclaimed = all_events(&env.db)
+        .iter()
+        .filter(|e| e.attempts >= 2)
+        .count();
+    assert!(
+        reclaimed >= in_hand,
+        "{reclaimed} events claimed twice, {in_hand} were in hand"
+    );
+    eprintln!(
+        "SIGKILL after {done_before} of {} events with {in_hand} in hand; restarted: all \
+         processed once, {reclaimed} claimed more than once",
+        plan.events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
+    let Some(env) = env_for("process::sigterm_under_load_exits_cleanly_within_the_grace_period")
+    else {
+        return;
+    };
+    let plan = scenario(29, 200, 4_000);
+    create_collections(&env.db, &plan.collections);
+    deliver(&env.db, &plan.deliveries);
+    let grace = Duration::from_secs(5);
+    let knobs = Knobs {
+        batch_size: 100,
+        concurrency: 4,
+        lease_secs: 60,
+        shutdown_grace_secs: grace.as_secs(),
+        ..Knobs::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(&env, &knobs));
+
+    let mut child = spawn(&config, dir.path().join("processor.log"));
+    eventually(
+        "the processor to get going",
+        Duration::from_secs(60),
+        // Mid-batch, so that there are unstarted events in hand to give back.
+        || count_with_status(&env.db, EventStatus::Processed) >= 450,
+    )
+    .await;
+    child.terminate();
+    let signalled = Instant::now();
+    let status = child.exit_within(grace + Duration::from_secs(5)).await;
+    let took = signalled.elapsed();
+    let log = child.log_text();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        took <= grace,
+        "exit took {took:?}, more than the {grace:?} grace"
+    );
+    assert!(log.contains("SIGTERM received"), "{log}");
+    // Events claimed but not started were handed back, not left to their lease.
+    assert!(log.contains("Gave back"), "{log}");
+
+    // Nothing hidden behind a lease: what was not finished is claimable at once.
+    assert_eq!(leased(&env), 0);
+    let processed = count_with_status(&env.db, EventStatus::Processed);
+    assert!(
+        processed < plan.events as i64,
+        "all done before SIGTERM: not under load"
+    );
+    verify_processed_once(&env.db, &all_events(&env.db));
+
+    // Another processor takes over at once and finishes the rest.
+    let (successor, _) = build(&env, &knobs).await;
+    successor.run_until_idle().await.unwrap();
+    verify(&env.db, &plan.expected, plan.events);
+    eprintln!(
+        "SIGTERM after {processed} of {} events: exit 0 in {took:?}",
+        plan.events
+    );
+}
