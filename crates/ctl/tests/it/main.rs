@@ -6,4 +6,5 @@ mod helpers;
 mod collections;
 mod events;
 mod purge;
+mod quickstart;
 mod send;
