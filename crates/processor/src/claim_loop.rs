@@ -19,6 +19,8 @@ use crate::settle::give_back;
 
 const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
 const LAST_ERROR_PAUSE: Duration = Duration::from_secs(5);
+/// What the process needs after the events in hand to exit (see `main`).
+const EXIT_MARGIN: Duration = Duration::from_millis(500);
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
@@ -160,7 +162,12 @@ impl Driver {
         let grace = self.shared.shutdown_grace;
         let in_hand = self.tasks.len();
         tracing::info!("Shutting down: finishing the events in hand ({in_hand} payments)");
-        if tokio::time::timeout(grace, self.join_all()).await.is_err() {
+        // Stop waiting a little before the grace ends, so that the process is gone within it.
+        let patience = grace.saturating_sub(EXIT_MARGIN);
+        if tokio::time::timeout(patience, self.join_all())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "Shutdown grace of {grace:?} ran out with {} payments in hand: their events come \
                  back when their leases end",

@@ -70,9 +70,9 @@ fn start(config: Option<PathBuf>) -> Result<(), String> {
         tokio::spawn(cancel_on_signal(cancel.clone()));
         processor.run(cancel).await.map_err(|e| e.to_string())
     });
-    // Blocking database calls still running (at most one per slot, each bounded by the lock
-    // wait) must not hold the exit: their events keep leases and come back.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // Blocking database calls still running after the grace (at most one per slot) must not
+    // hold the exit: their events keep their leases and come back.
+    runtime.shutdown_timeout(Duration::from_millis(250));
     result
 }
 

@@ -74,9 +74,9 @@ impl Locks {
         T: Send + 'static,
     {
         let key = lock_key(request_ref);
+        let started = Instant::now();
         if let Some(redis) = &self.redis {
             if self.redis_usable() {
-                let started = Instant::now();
                 match redis.acquire(&key, self.wait, cancel).await {
                     Ok(Acquired::Held(guard)) => {
                         self.redis_answered();
@@ -108,15 +108,21 @@ impl Locks {
             }
             self.metrics.lock_fallback();
         }
-        self.run_under_database_lock(key, work).await
+        // A Redis that failed mid-wait has used part of it: the whole wait stays bounded.
+        let wait = self.wait.saturating_sub(started.elapsed());
+        self.run_under_database_lock(key, wait, work).await
     }
 
-    async fn run_under_database_lock<T, F>(&self, key: String, work: F) -> Result<T, LockError>
+    async fn run_under_database_lock<T, F>(
+        &self,
+        key: String,
+        wait: Duration,
+        work: F,
+    ) -> Result<T, LockError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let wait = self.wait;
         let metrics = self.metrics.clone();
         let name = key.clone();
         let locked = run_blocking(&self.pool, move |conn| {
@@ -134,7 +140,12 @@ impl Locks {
             (Locked::Held(value), _) => Ok(value),
             (Locked::TimedOut, waited) => {
                 self.metrics.lock_timeout(LockBackend::Database, waited);
-                tracing::warn!(%key, ?waited, "Failed to acquire database lock after {wait:?}");
+                tracing::warn!(
+                    %key,
+                    ?waited,
+                    "Failed to acquire database lock after {:?}",
+                    self.wait
+                );
                 Err(LockError::TimedOut(LockBackend::Database))
             }
         }

@@ -114,7 +114,23 @@ fn a_busy_lock_times_out_then_is_acquired() {
             event_by_event_id(&env.db, &event_id).status,
             EventStatus::Processed
         );
+
+        // A late FAILED for the paid collection is skipped, and said so.
+        let late = Delivery::new(
+            &format!("{reference}-late"),
+            &reference,
+            CollectionStatus::Failed,
+        );
+        deliver(&env.db, &[late]);
+        processor.run_until_idle().await.unwrap();
+        let skipped = "inbox_processor_events_total{outcome=\"skipped_terminal\"}";
+        assert_eq!(metric(addr, skipped).await, 1.0);
     });
+    assert!(
+        logs.lines().any(|line| line.contains(" INFO ")
+            && line.contains("Skipping status update: already in terminal status SUCCESS")),
+        "{logs}"
+    );
     assert!(
         logs.contains("Failed to acquire Redis lock after 300ms"),
         "{logs}"

@@ -218,3 +218,65 @@ async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
         plan.events
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
+    let test = "process::sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish";
+    let Some(db) = postgres(test) else { return };
+    // The database lock: its wait cannot be interrupted, only bounded.
+    let env = Env { db, redis: None };
+    let reference = format!("{}-stuck", crate::fixtures::unique_prefix());
+    create_collections(&env.db, std::slice::from_ref(&reference));
+    let stuck = crate::fixtures::Delivery::new(
+        &format!("{reference}-e"),
+        &reference,
+        domain::CollectionStatus::Success,
+    );
+    deliver(&env.db, &[stuck]);
+
+    // Another processor holds the payment's lock for longer than the grace.
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
+    let mut conn = env.db.conn();
+    let key = processor::lock::lock_key(&reference);
+    let holder = std::thread::spawn(move || {
+        persistence::lock::with_database_lock(&mut conn, &key, Duration::from_secs(5), |_| {
+            held_tx.send(()).unwrap();
+            let_go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap()
+    });
+    held_rx.recv().unwrap();
+
+    let grace = Duration::from_secs(1);
+    let knobs = Knobs {
+        lock_wait_ms: 8_000,
+        lease_secs: 30,
+        shutdown_grace_secs: grace.as_secs(),
+        ..Knobs::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(&env, &knobs));
+    let mut child = spawn(&config, dir.path().join("processor.log"));
+    eventually("the event to be claimed", Duration::from_secs(30), || {
+        all_events(&env.db).iter().all(|e| e.attempts == 1)
+    })
+    .await;
+    child.terminate();
+    let signalled = Instant::now();
+    let status = child.exit_within(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    let log = child.log_text();
+    let_go_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        took <= grace,
+        "exit took {took:?}, more than the {grace:?} grace: {log}"
+    );
+    assert!(log.contains("Shutdown grace of 1s ran out"), "{log}");
+    // Its lease, not a lost event: it is still RECEIVED and comes back when the lease ends.
+    let events = all_events(&env.db);
+    assert_eq!(events[0].status, EventStatus::Received);
+}
