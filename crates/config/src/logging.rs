@@ -14,8 +14,11 @@ pub fn init(settings: &LogSettings) -> Result<(), ConfigError> {
         _ => EnvFilter::try_new(&settings.level)
             .map_err(|e| ConfigError::new("log.level", e.to_string()))?,
     };
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal, never in files or log collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -205,6 +205,12 @@ impl Settings {
         positive("processor.concurrency", p.concurrency.into())?;
         positive("processor.poll_interval_ms", p.poll_interval_ms)?;
         positive("processor.lease_secs", p.lease_secs)?;
+        if p.lease_secs > 7 * 24 * 3600 {
+            return Err(ConfigError::new(
+                "processor.lease_secs",
+                "must be at most 604800 (a week): a dead processor's events come back only after it",
+            ));
+        }
         positive("processor.lock_ttl_ms", p.lock_ttl_ms)?;
         positive("processor.max_attempts", p.max_attempts.into())?;
         positive("processor.retry_base_ms", p.retry_base_ms)?;

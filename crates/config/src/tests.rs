@@ -111,6 +111,13 @@ fn bad_values_name_their_key() {
         "processor.batch_size"
     );
     assert_eq!(
+        error_key(load_from(
+            None,
+            &env(&[("INBOX__PROCESSOR__LEASE_SECS", "99999999999")])
+        )),
+        "processor.lease_secs"
+    );
+    assert_eq!(
         error_key(load_from(None, &env(&[("DATABASE_URL", "mysql://x/y")]))),
         "database.url"
     );

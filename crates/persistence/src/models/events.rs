@@ -221,7 +221,11 @@ pub fn claim_events(
     lease: Duration,
 ) -> Result<Vec<WebhookEvent>, StoreError> {
     use crate::schema::webhook_events::dsl::*;
-    let lease_until = now + lease_delta(lease);
+    let lease_until = now.checked_add_signed(lease_delta(lease)).ok_or_else(|| {
+        StoreError::Query(diesel::result::Error::QueryBuilderError(
+            format!("lease of {lease:?} is out of range").into(),
+        ))
+    })?;
     let candidates = diesel::alias!(crate::schema::webhook_events as candidates);
     let mut claimed = write_transaction(conn, |conn| -> Result<_, StoreError> {
         let claimable = candidates
