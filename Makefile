@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -39,11 +39,16 @@ test:
 	@mkdir -p target && rm -f $(SKIP_LOG)
 	@echo "make test: $(CARGO) $(TEST_RUNNER) --workspace (PostgreSQL: $(TEST_DATABASE_URL))"
 	@INBOX_TEST_SKIP_LOG=$(SKIP_LOG) $(CARGO) $(TEST_RUNNER) --workspace; status=$$?; \
+	INBOX_TEST_SKIP_LOG=$(SKIP_LOG) scripts/multi-instance.sh || status=1; \
 	if [ -s $(SKIP_LOG) ]; then \
 	  echo "Skipped because a service was unreachable ($$(sort -u $(SKIP_LOG) | wc -l) tests):"; \
 	  sort -u $(SKIP_LOG); \
 	fi; \
 	exit $$status
+
+# 2 receivers + 3 processors as processes on PostgreSQL + Redis, load through both (part of test).
+multi-instance:
+	scripts/multi-instance.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

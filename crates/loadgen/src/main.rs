@@ -35,9 +35,9 @@ enum Mode {
     Ingest {
         #[command(flatten)]
         run: RunArgs,
-        /// Receiver address.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: String,
+        /// Receiver address(es), comma-separated: connections are spread over them.
+        #[arg(long, default_value = "127.0.0.1:8080", value_delimiter = ',')]
+        addr: Vec<String>,
         /// Connections sending at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -179,7 +179,7 @@ fn run(cli: Cli) -> Result<bool, Failure> {
 
 fn ingest(
     args: &RunArgs,
-    addr: String,
+    addrs: Vec<String>,
     concurrency: usize,
     rate: Option<f64>,
     drain_timeout: u64,
@@ -189,7 +189,7 @@ fn ingest(
     create_collections(&mut conn, &plan)?;
     let scheme = args.preset.preset().scheme();
     let settings = Arc::new(send::SendSettings {
-        addr,
+        addrs,
         path: format!("/webhooks/{}", args.provider),
         concurrency,
         secret: scheme.secret(&args.secret)?,

@@ -14,7 +14,8 @@ use crate::http::Connection;
 use crate::plan::Plan;
 
 pub struct SendSettings {
-    pub addr: String,
+    /// Receivers; connection n goes to `addrs[n % len]`.
+    pub addrs: Vec<String>,
     pub path: String,
     pub concurrency: usize,
     pub scheme: Scheme,
@@ -44,7 +45,7 @@ pub async fn send_all(plan: Arc<Plan>, settings: Arc<SendSettings>) -> (Vec<Sent
     let results = Arc::new(Mutex::new(Vec::with_capacity(plan.deliveries.len())));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..settings.concurrency.max(1) {
+    for worker in 0..settings.concurrency.max(1) {
         let (plan, settings, next, results) = (
             plan.clone(),
             settings.clone(),
@@ -52,7 +53,8 @@ pub async fn send_all(plan: Arc<Plan>, settings: Arc<SendSettings>) -> (Vec<Sent
             results.clone(),
         );
         workers.push(tokio::spawn(async move {
-            let mut connection = Connection::new(&settings.addr);
+            let addr = &settings.addrs[worker % settings.addrs.len().max(1)];
+            let mut connection = Connection::new(addr);
             let mut mine = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
