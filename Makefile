@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test multi-instance lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance bench bench-sqlite lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -45,6 +45,14 @@ test:
 	  sort -u $(SKIP_LOG); \
 	fi; \
 	exit $$status
+
+# Throughput and lag against this machine's own PostgreSQL limits (pgbench in the same run);
+# needs PostgreSQL and Redis. docs/benchmarks.md explains the figures.
+bench:
+	scripts/bench.sh postgres
+
+bench-sqlite:
+	scripts/bench.sh sqlite
 
 # 2 receivers + 3 processors as processes on PostgreSQL + Redis, load through both (part of test).
 multi-instance:
