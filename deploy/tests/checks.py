@@ -365,6 +365,9 @@ def workspace_binaries():
         bins = [b["name"] for b in manifest.get("bin", [])]
         if not bins and (ROOT / member / "src" / "main.rs").is_file():
             bins = [manifest["package"]["name"]]
+        # Tools (the load generator) say so in their manifest and are not shipped.
+        if not manifest["package"].get("metadata", {}).get("webhook-inbox", {}).get("ship", True):
+            bins = []
         result.append((member, bins))
     return result
 
