@@ -84,10 +84,59 @@ pub fn verify_signature(
 
 pub fn parse_object(body: &[u8]) -> Result<Value, ReceiveError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(mut value @ Value::Object(_)) => {
+            if replace_nul(&mut value) {
+                tracing::warn!(
+                    "payload holds NUL characters (\\u0000): stored with U+FFFD in their place"
+                );
+            }
+            Ok(value)
+        }
         Ok(_) => Err(ReceiveError::InvalidJson(
             "expected an object at the top level".to_owned(),
         )),
         Err(e) => Err(ReceiveError::InvalidJson(e.to_string())),
+    }
+}
+
+/// PostgreSQL's jsonb cannot hold U+0000, so such a payload could never be recorded and its
+/// provider would retry for ever. Valid JSON may carry it (`"\u0000"`); it is replaced by U+FFFD,
+/// on both backends alike. The signature was checked on the raw body before. Returns whether
+/// anything was replaced.
+fn replace_nul(value: &mut Value) -> bool {
+    const NUL: char = '\u{0}';
+    const REPLACEMENT: &str = "\u{FFFD}";
+    match value {
+        Value::String(s) if s.contains(NUL) => {
+            *s = s.replace(NUL, REPLACEMENT);
+            true
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |any, v| replace_nul(v) | any),
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().filter(|k| k.contains(NUL)).cloned().collect();
+            for key in &keys {
+                if let Some(v) = map.remove(key) {
+                    map.insert(key.replace(NUL, REPLACEMENT), v);
+                }
+            }
+            let nested = map.values_mut().fold(false, |any, v| replace_nul(v) | any);
+            nested || !keys.is_empty()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_replaced_everywhere() {
+        let body = br#"{"a":"x\u0000y","n\u0000k":[1,"\u0000"],"ok":"plain"}"#;
+        let value = parse_object(body).unwrap();
+        assert_eq!(value["a"], "x\u{FFFD}y");
+        assert_eq!(value["n\u{FFFD}k"][1], "\u{FFFD}");
+        assert_eq!(value["ok"], "plain");
+        assert!(!value.to_string().contains("\\u0000"));
     }
 }

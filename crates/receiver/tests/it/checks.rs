@@ -16,6 +16,7 @@ on_both_backends!(
     semantic_problems_are_recorded_not_rejected,
     unsigned_provider_accepts_only_because_configured,
     health_readiness_and_metrics,
+    nul_characters_are_stored_replaced_not_refused_forever,
 );
 
 async fn unknown_provider_is_404_whatever_the_body(app: TestApp) {
@@ -254,4 +255,22 @@ async fn health_readiness_and_metrics(app: TestApp) {
         (missing.status, missing.error_code().as_str()),
         (404, "not_found")
     );
+}
+
+async fn nul_characters_are_stored_replaced_not_refused_forever(app: TestApp) {
+    // Valid JSON that PostgreSQL's jsonb cannot hold as is.
+    let body =
+        br#"{"event_id":"evt_nul","request_ref":"REQ-1","status":"success","note":"a\u0000b"}"#;
+    let response = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, body)
+        .await;
+    assert_eq!(
+        response.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let stored = app.events();
+    assert_eq!(stored[0].payload["note"], "a\u{FFFD}b");
+    assert_eq!(stored[0].payload["status"], "success");
 }
