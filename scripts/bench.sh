@@ -128,6 +128,14 @@ say "P3: end-to-end lag at half the P1 rate ($half/s)"
   --events "$(python3 -c "print(min(30000, round($half * 12)))")" --rate "$half" --collections 1000 \
   --out "$OUT/p3.json" --drain-timeout-secs 120 || status=1
 
+say "P1 again, processors stopped: the receiver's own ceiling on this machine (not a target)"
+stop_services
+start_receiver
+"$BIN/loadgen" ingest --run p1r --provider bench --concurrency "$CONNECTIONS" --addr 127.0.0.1:18080 \
+  --events "$P1_EVENTS" --collections 1000 --out "$OUT/p1-receiver-only.json" --drain-timeout-secs 0 || status=1
+# Not to be processed: P2 must time its own backlog only.
+psql "$DATABASE_URL" -qc "DELETE FROM webhook_events WHERE dedup_key LIKE 'p1r-%'"
+
 say "P2: 2 processors drain a $P2_EVENTS-event backlog over 1k collections (Redis locks)"
 stop_services
 "$BIN/loadgen" backlog --run p2 --provider bench --events "$P2_EVENTS" --collections 1000 --duplicates 0 --out "$OUT/p2-backlog.json"
@@ -148,13 +156,14 @@ py=$venv/bin/python; [ -x "$py" ] || py=python3
 "$py" - "$OUT" "$insert_tps" "$claim_tps" "$receiver_rss" "$processor_rss" "$CONNECTIONS" <<'PY'
 import json, sys
 out, insert_tps, claim_tps, rrss, prss, conns = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
-p1, p2, p3 = (json.load(open(f"{out}/{n}.json")) for n in ("p1", "p2", "p3"))
+p1, p2, p3, p1r = (json.load(open(f"{out}/{n}.json")) for n in ("p1", "p2", "p3", "p1-receiver-only"))
 claim_events = claim_tps * 50
 def line(name, value, target, ok):
     print(f"{name:<4} {value:<62} target {target:<26} {'MET' if ok else 'NOT MET'}")
 print()
 line("P1", f"ingest {p1['ingest_per_sec']:.0f} req/s = {p1['ingest_per_sec']/insert_tps:.2f}x INSERT ({insert_tps:.0f} tx/s), p99 {p1['latency']['p99_ms']:.1f} ms",
      ">= 1.5x, p99 <= 50 ms", p1['ingest_per_sec'] >= 1.5 * insert_tps and p1['latency']['p99_ms'] <= 50)
+print(f"     receiver alone (processors stopped): {p1r['ingest_per_sec']:.0f} req/s = {p1r['ingest_per_sec']/insert_tps:.2f}x INSERT, p99 {p1r['latency']['p99_ms']:.1f} ms")
 line("P2", f"drain {p2['drain_per_sec'] or 0:.0f} events/s = {(p2['drain_per_sec'] or 0)/claim_events:.2f}x claim ({claim_events:.0f} events/s)",
      ">= 0.5x", (p2['drain_per_sec'] or 0) >= 0.5 * claim_events)
 line("P3", f"lag p99 {p3['lag']['p99_ms']:.1f} ms at {p3['rate_target']:.0f} req/s (p50 {p3['lag']['p50_ms']:.1f} ms)",
@@ -166,6 +175,7 @@ print(f"invariants (stored once, final statuses, applied once): {'hold' if passe
 results = {"backend": "postgres", "connections": int(conns),
   "limits": {"insert_tps": insert_tps, "claim50_tps": claim_tps, "claim_events_per_sec": claim_events},
   "p1": {"ingest_per_sec": p1["ingest_per_sec"], "ratio": p1["ingest_per_sec"] / insert_tps, "latency": p1["latency"], "lag": p1.get("lag")},
+  "p1_receiver_only": {"ingest_per_sec": p1r["ingest_per_sec"], "ratio": p1r["ingest_per_sec"] / insert_tps, "latency": p1r["latency"]},
   "p2": {"drain_per_sec": p2["drain_per_sec"], "ratio": (p2["drain_per_sec"] or 0) / claim_events},
   "p3": {"rate": p3["rate_target"], "lag": p3["lag"]},
   "p5": {"receiver_peak_rss_mb": rrss, "processor_peak_rss_mb": prss},
