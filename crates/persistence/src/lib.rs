@@ -25,8 +25,8 @@ pub use models::event_admin::{
     count_purgeable, list_events, purge_batch, replay_event, EventFilter, Replayed,
 };
 pub use models::events::{
-    claim_events, find_event, mark_failed, notify_new_event, notify_new_events, record_event,
-    schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
+    claim_events, find_event, mark_failed, notify_new_events, record_event, schedule_retry,
+    EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
 pub use models::record_batch::record_events;
 pub use models::stats::{stats, Stats};

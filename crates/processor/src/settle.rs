@@ -80,7 +80,7 @@ pub(crate) async fn give_back(shared: &Shared, events: Vec<WebhookEvent>) {
             Ok(())
         })?;
         // Other processors need not wait for their next poll.
-        notify_new_events(conn)
+        notify_new_events(conn, None)
     })
     .await;
     match given {

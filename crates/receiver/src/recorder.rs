@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use persistence::{
-    notify_new_event, record_event, record_events, DbConnection, DbPool, NewWebhookEvent, Recorded,
-    StoreError,
+    notify_new_events, record_event, record_events, DbConnection, DbPool, NewWebhookEvent,
+    Recorded, StoreError,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -188,7 +188,7 @@ fn answer_all(batch: Vec<Job>, err: &StoreError) {
 /// lost notification only delays processing until the next poll.
 fn announce(conn: &mut DbConnection, results: &[Recorded]) {
     if let Some(new) = results.iter().find(|r| !r.is_duplicate()) {
-        if let Err(e) = notify_new_event(conn, new.event().id) {
+        if let Err(e) = notify_new_events(conn, Some(new.event().id)) {
             tracing::warn!(error = %e, "could not notify processors of new events");
         }
     }

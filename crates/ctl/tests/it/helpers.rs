@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
+use test_support::PgSchema;
 
 pub struct Ctl {
     pub dir: tempfile::TempDir,
     pub database_url: String,
     pub config: PathBuf,
-    pg_schema: Option<(DatabaseUrl, String)>,
+    /// Held for its `Drop`, which drops the schema.
+    _pg_schema: Option<PgSchema>,
 }
 
 pub struct Run {
@@ -48,41 +50,12 @@ impl Ctl {
 
     /// `None` when PostgreSQL is unreachable outside CI (the skip is reported).
     pub fn postgres(test: &str) -> Option<Ctl> {
-        let raw = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let admin = DatabaseUrl::parse(&raw).unwrap();
-        let mut conn = match DbConnection::open(&admin, SqliteOptions::default()) {
-            Ok(conn) => conn,
-            Err(e) if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
-                panic!("PostgreSQL is required in CI: {e}")
-            }
-            Err(e) => {
-                let line = format!("SKIPPED {test}: PostgreSQL unreachable ({e})");
-                let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-                eprintln!("{line}");
-                if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
-                    use std::io::Write;
-                    if let Ok(mut f) = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                    {
-                        let _ = writeln!(f, "{line}");
-                    }
-                }
-                return None;
-            }
-        };
-        let schema = format!("it_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-        use diesel::connection::SimpleConnection;
-        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .unwrap();
-        let separator = if raw.contains('?') { '&' } else { '?' };
-        let url = format!("{raw}{separator}options=-csearch_path%3D{schema}");
+        let schema = PgSchema::create(test)?;
+        let url = schema.url.clone();
         Some(Ctl::with(
             tempfile::tempdir().unwrap(),
             url,
-            Some((admin, schema)),
+            Some(schema),
             "",
         ))
     }
@@ -90,7 +63,7 @@ impl Ctl {
     pub fn with(
         dir: tempfile::TempDir,
         database_url: String,
-        pg_schema: Option<(DatabaseUrl, String)>,
+        pg_schema: Option<PgSchema>,
         extra: &str,
     ) -> Ctl {
         let config = dir.path().join("inbox.toml");
@@ -103,7 +76,7 @@ impl Ctl {
             dir,
             database_url,
             config,
-            pg_schema,
+            _pg_schema: pg_schema,
         }
     }
 
@@ -142,16 +115,5 @@ impl Ctl {
             SqliteOptions::default(),
         )
         .unwrap()
-    }
-}
-
-impl Drop for Ctl {
-    fn drop(&mut self) {
-        if let Some((admin, schema)) = &self.pg_schema {
-            if let Ok(mut conn) = DbConnection::open(admin, SqliteOptions::default()) {
-                use diesel::connection::SimpleConnection;
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        }
     }
 }

@@ -321,21 +321,14 @@ pub fn find_event(
 pub const NEW_EVENTS_CHANNEL: &str = "webhook_inbox_events";
 
 /// Wakes listening processors (PostgreSQL; a no-op on SQLite, whose processors poll). Sent after
-/// the commit, so a woken processor finds the rows.
-pub fn notify_new_events(conn: &mut DbConnection) -> Result<(), StoreError> {
-    if let DbConnection::Pg(c) = conn {
-        use diesel::connection::SimpleConnection;
-        c.batch_execute(&format!("NOTIFY {NEW_EVENTS_CHANNEL}"))?;
-    }
-    Ok(())
-}
-
-/// Like `notify_new_events`, naming one new event in the payload (useful when tracing).
-pub fn notify_new_event(conn: &mut DbConnection, event: Uuid) -> Result<(), StoreError> {
+/// the commit, so a woken processor finds the rows. The payload names one new event, if given
+/// (useful when tracing).
+pub fn notify_new_events(conn: &mut DbConnection, event: Option<Uuid>) -> Result<(), StoreError> {
     if let DbConnection::Pg(c) = conn {
         use diesel::connection::SimpleConnection;
         // A UUID's text form holds no quote, so it is safe inside the literal.
-        c.batch_execute(&format!("NOTIFY {NEW_EVENTS_CHANNEL}, '{event}'"))?;
+        let payload = event.map(|id| id.to_string()).unwrap_or_default();
+        c.batch_execute(&format!("NOTIFY {NEW_EVENTS_CHANNEL}, '{payload}'"))?;
     }
     Ok(())
 }

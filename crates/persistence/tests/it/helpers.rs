@@ -3,22 +3,20 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). When it is unreachable, a test fails under CI
 //! (`CI` set) and is otherwise skipped with one line on stderr and in `$INBOX_TEST_SKIP_LOG`.
 
-use std::io::Write;
-
-use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
+use persistence::connection::DatabaseUrl;
 use persistence::pool::{build_pool, DbPool, PoolSettings};
 use persistence::run_migrations;
-
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use test_support::PgSchema;
 
 pub struct TestDb {
     pub pool: DbPool,
     pub url: DatabaseUrl,
-    cleanup: Cleanup,
+    _cleanup: Cleanup,
 }
 
+/// Held for its `Drop`: the schema or the directory goes when the test ends.
 enum Cleanup {
-    PgSchema { admin: DatabaseUrl, schema: String },
+    PgSchema(#[allow(dead_code)] PgSchema),
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
 }
 
@@ -33,42 +31,11 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Cleanup::PgSchema { admin, schema } = &self.cleanup {
-            if let Ok(mut conn) = DbConnection::open(admin, SqliteOptions::default()) {
-                use diesel::connection::SimpleConnection;
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        }
-    }
-}
-
 fn settings(max_size: u32) -> PoolSettings {
     PoolSettings {
         max_size,
         min_idle: 0,
         ..PoolSettings::default()
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-pub fn skip(test: &str, why: &str) {
-    // One line per test, whatever the driver's message looks like.
-    let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
-    let line = format!("SKIPPED {test}: {why}");
-    eprintln!("{line}");
-    if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{line}");
-        }
     }
 }
 
@@ -89,28 +56,13 @@ pub fn sqlite() -> TestDb {
 
 /// An empty PostgreSQL schema of its own, with no tables yet.
 pub fn postgres_unmigrated(test: &str) -> Option<TestDb> {
-    let raw = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    let admin = DatabaseUrl::parse(&raw).expect("TEST_DATABASE_URL is a valid URL");
-    let mut conn = match DbConnection::open(&admin, SqliteOptions::default()) {
-        Ok(conn) => conn,
-        Err(e) if in_ci() => panic!("PostgreSQL is required in CI: {e}"),
-        Err(e) => {
-            skip(test, &format!("PostgreSQL unreachable ({e})"));
-            return None;
-        }
-    };
-    let schema = format!("it_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    use diesel::connection::SimpleConnection;
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("create test schema");
-    let separator = if raw.contains('?') { '&' } else { '?' };
-    let url = DatabaseUrl::parse(&format!("{raw}{separator}options=-csearch_path%3D{schema}"))
-        .expect("schema URL");
+    let schema = PgSchema::create(test)?;
+    let url = DatabaseUrl::parse(&schema.url).expect("schema URL");
     let pool = build_pool(&url, &settings(8)).expect("pool");
     Some(TestDb {
         pool,
         url,
-        cleanup: Cleanup::PgSchema { admin, schema },
+        _cleanup: Cleanup::PgSchema(schema),
     })
 }
 
@@ -126,7 +78,7 @@ pub fn sqlite_unmigrated() -> TestDb {
     TestDb {
         pool,
         url,
-        cleanup: Cleanup::Sqlite(dir),
+        _cleanup: Cleanup::Sqlite(dir),
     }
 }
 

@@ -181,7 +181,7 @@ pub fn deliver(db: &TestDb, deliveries: &[Delivery]) -> usize {
         Ok(new)
     })
     .expect("deliveries");
-    notify_new_events(&mut conn).expect("notify");
+    notify_new_events(&mut conn, None).expect("notify");
     new
 }
 

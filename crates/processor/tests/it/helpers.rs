@@ -6,16 +6,13 @@
 //! 127.0.0.1). When one is unreachable, a test fails under CI (`CI` set) and is otherwise
 //! skipped with one line on stderr and in `$INBOX_TEST_SKIP_LOG`.
 
-use std::io::Write;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
+use persistence::connection::DatabaseUrl;
 use persistence::pool::{build_pool, DbPool, PoolSettings};
 use persistence::run_migrations;
-
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub use test_support::unavailable;
+use test_support::PgSchema;
 
 /// A database, and Redis when the test runs with it.
 pub struct Env {
@@ -27,11 +24,12 @@ pub struct TestDb {
     pub pool: DbPool,
     /// The URL as processors are configured with it (PostgreSQL: with the test's search_path).
     pub url: String,
-    cleanup: Cleanup,
+    _cleanup: Cleanup,
 }
 
+/// Held for its `Drop`: the schema or the directory goes when the test ends.
 enum Cleanup {
-    PgSchema { admin: DatabaseUrl, schema: String },
+    PgSchema(#[allow(dead_code)] PgSchema),
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
 }
 
@@ -39,44 +37,6 @@ impl TestDb {
     pub fn conn(&self) -> persistence::pool::PooledConnection {
         self.pool.get().expect("a pooled connection")
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Cleanup::PgSchema { admin, schema } = &self.cleanup {
-            if let Ok(mut conn) = DbConnection::open(admin, SqliteOptions::default()) {
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        }
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-pub fn skip(test: &str, why: &str) {
-    let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
-    let line = format!("SKIPPED {test}: {why}");
-    eprintln!("{line}");
-    if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{line}");
-        }
-    }
-}
-
-/// Either skips (outside CI) or fails (in CI) when a service is missing.
-pub fn unavailable<T>(test: &str, what: &str) -> Option<T> {
-    if in_ci() {
-        panic!("{what} is required in CI");
-    }
-    skip(test, what);
-    None
 }
 
 fn pool_settings() -> PoolSettings {
@@ -89,24 +49,15 @@ fn pool_settings() -> PoolSettings {
 
 pub fn postgres(test: &str) -> Option<TestDb> {
     init_logging();
-    let raw = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    let admin = DatabaseUrl::parse(&raw).expect("TEST_DATABASE_URL is a valid URL");
-    let mut conn = match DbConnection::open(&admin, SqliteOptions::default()) {
-        Ok(conn) => conn,
-        Err(e) => return unavailable(test, &format!("PostgreSQL unreachable ({e})")),
-    };
-    let schema = format!("it_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("create test schema");
-    let separator = if raw.contains('?') { '&' } else { '?' };
-    let url = format!("{raw}{separator}options=-csearch_path%3D{schema}");
+    let schema = PgSchema::create(test)?;
+    let url = schema.url.clone();
     let parsed = DatabaseUrl::parse(&url).expect("schema URL");
     let pool = build_pool(&parsed, &pool_settings()).expect("pool");
     run_migrations(&mut pool.get().expect("conn")).expect("migrations");
     Some(TestDb {
         pool,
         url,
-        cleanup: Cleanup::PgSchema { admin, schema },
+        _cleanup: Cleanup::PgSchema(schema),
     })
 }
 
@@ -120,13 +71,13 @@ pub fn sqlite() -> TestDb {
     TestDb {
         pool,
         url,
-        cleanup: Cleanup::Sqlite(dir),
+        _cleanup: Cleanup::Sqlite(dir),
     }
 }
 
 /// The shared Redis, if it answers.
 pub fn redis(test: &str) -> Option<String> {
-    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
+    let url = test_support::redis_url();
     match ping(&url) {
         Ok(()) => Some(url),
         Err(e) => unavailable(test, &format!("Redis unreachable at {url} ({e})")),

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use actix_web::dev::ServerHandle;
 use domain::provider::Preset;
 use domain::signature::{self, Scheme};
-use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
 use persistence::DbPool;
 use receiver::Application;
+
+use test_support::PgSchema;
 
 use crate::proxy::Proxy;
 
@@ -21,8 +22,6 @@ pub const PAYSTACK_SECRET: &str = "sk_test_paystack_9a8b7c";
 pub const STRIPE_SECRET: &str = "whsec_stripe_test_5d6e7f";
 pub const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const ROTATED_OUT_SECRET: &str = "demo-secret-old-0a0b0c";
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -192,18 +191,17 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let db = TestDatabase::create(backend, test)?;
     let mut proxy = None;
     let url = match (&db, options.via_proxy) {
-        (
-            TestDatabase::Postgres {
-                host_port, schema, ..
-            },
-            true,
-        ) => {
-            let p = Proxy::start(host_port.clone()).await;
-            let url = format!(
-                "postgres://postgres@127.0.0.1:{}/{}",
-                p.port,
-                schema_url_suffix(&db_name(), schema)
+        (TestDatabase::Postgres(schema), true) => {
+            let mut server = url::Url::parse(&schema.server_url).unwrap();
+            let target = format!(
+                "{}:{}",
+                server.host_str().unwrap_or("127.0.0.1"),
+                server.port().unwrap_or(5432)
             );
+            let p = Proxy::start(target).await;
+            server.set_host(Some("127.0.0.1")).unwrap();
+            server.set_port(Some(p.port)).unwrap();
+            let url = test_support::with_search_path(server.as_str(), &schema.name);
             proxy = Some(p);
             url
         }
@@ -227,28 +225,8 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     })
 }
 
-fn db_name() -> String {
-    let raw = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    raw.rsplit('/')
-        .next()
-        .unwrap_or("test")
-        .split('?')
-        .next()
-        .unwrap_or("test")
-        .to_owned()
-}
-
-fn schema_url_suffix(database: &str, schema: &str) -> String {
-    format!("{database}?options=-csearch_path%3D{schema}")
-}
-
 pub enum TestDatabase {
-    Postgres {
-        admin: DatabaseUrl,
-        raw: String,
-        host_port: String,
-        schema: String,
-    },
+    Postgres(PgSchema),
     Sqlite {
         _dir: tempfile::TempDir,
         path: std::path::PathBuf,
@@ -263,75 +241,14 @@ impl TestDatabase {
                 let path = dir.path().join("inbox.db");
                 Some(TestDatabase::Sqlite { _dir: dir, path })
             }
-            Backend::Postgres => {
-                let raw = std::env::var("TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-                let admin = DatabaseUrl::parse(&raw).unwrap();
-                let mut conn = match DbConnection::open(&admin, SqliteOptions::default()) {
-                    Ok(conn) => conn,
-                    Err(e) if in_ci() => panic!("PostgreSQL is required in CI: {e}"),
-                    Err(e) => {
-                        skip(test, &format!("PostgreSQL unreachable ({e})"));
-                        return None;
-                    }
-                };
-                let schema = format!("it_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-                use diesel::connection::SimpleConnection;
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .unwrap();
-                let parsed = url::Url::parse(&raw).unwrap();
-                let host_port = format!(
-                    "{}:{}",
-                    parsed.host_str().unwrap_or("127.0.0.1"),
-                    parsed.port().unwrap_or(5432)
-                );
-                Some(TestDatabase::Postgres {
-                    admin,
-                    raw,
-                    host_port,
-                    schema,
-                })
-            }
+            Backend::Postgres => PgSchema::create(test).map(TestDatabase::Postgres),
         }
     }
 
     fn url(&self) -> String {
         match self {
-            TestDatabase::Postgres { raw, schema, .. } => {
-                let separator = if raw.contains('?') { '&' } else { '?' };
-                format!("{raw}{separator}options=-csearch_path%3D{schema}")
-            }
+            TestDatabase::Postgres(schema) => schema.url.clone(),
             TestDatabase::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin, schema, .. } = self {
-            if let Ok(mut conn) = DbConnection::open(admin, SqliteOptions::default()) {
-                use diesel::connection::SimpleConnection;
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        }
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn skip(test: &str, why: &str) {
-    let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
-    let line = format!("SKIPPED {test}: {why}");
-    eprintln!("{line}");
-    if let Ok(path) = std::env::var("INBOX_TEST_SKIP_LOG") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{line}");
         }
     }
 }

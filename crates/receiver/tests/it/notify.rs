@@ -13,8 +13,7 @@ async fn a_new_event_is_announced_and_a_repeat_is_not() {
     let Some(app) = spawn_app(Backend::Postgres, "notify::a_new_event_is_announced").await else {
         return;
     };
-    let url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = test_support::pg_url();
     let mut listener = diesel::PgConnection::establish(&url).unwrap();
     listener
         .batch_execute(&format!("LISTEN {}", persistence::NEW_EVENTS_CHANNEL))
