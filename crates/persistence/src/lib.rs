@@ -18,6 +18,7 @@ pub use connection::{write_transaction, Backend, DatabaseUrl, DbConnection, Sqli
 pub use error::StoreError;
 pub use migrate::run_migrations;
 pub use models::apply::{apply_decision, Applied, ApplyRequest};
+pub use models::apply_batch::{apply_batch, BatchItem, BatchOutcome};
 pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 
 use crate::connection::DbConnection;
 use crate::error::StoreError;
@@ -64,6 +64,45 @@ pub fn with_database_lock<T>(
         }
         DbConnection::Sqlite(_) => work(conn).map(Locked::Held),
     }
+}
+
+/// Tries, without waiting, the database locks named in `names`, inside the caller's transaction
+/// (commit or rollback releases them); returns whether each was had, in `names`' order. Nothing
+/// waits, so the order they are taken in cannot deadlock. SQLite: always had (see the module
+/// documentation). A batch uses it to work the payments it can lock now and to come back for the
+/// rest.
+pub fn try_database_locks(
+    conn: &mut DbConnection,
+    names: &[&str],
+) -> Result<Vec<bool>, StoreError> {
+    let DbConnection::Pg(c) = conn else {
+        return Ok(vec![true; names.len()]);
+    };
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<i32> = names.iter().map(|name| key_of(name)).collect();
+    // Two names may share a key; the lock is re-entrant within the session, so both are had.
+    let held: Vec<KeyHeld> = diesel::sql_query(format!(
+        "SELECT k AS key, pg_try_advisory_xact_lock({LOCK_NAMESPACE}, k) AS held \
+         FROM unnest($1::int4[]) AS k"
+    ))
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(&keys)
+    .load(c)?;
+    let had: std::collections::HashMap<i32, bool> =
+        held.into_iter().map(|row| (row.key, row.held)).collect();
+    Ok(keys
+        .iter()
+        .map(|key| had.get(key).copied().unwrap_or(false))
+        .collect())
+}
+
+#[derive(diesel::QueryableByName)]
+struct KeyHeld {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    key: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    held: bool,
 }
 
 /// The second half of the advisory key: FNV-1a of the name, folded to 32 bits. Stable across

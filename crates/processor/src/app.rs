@@ -77,7 +77,7 @@ impl Processor {
         let metrics = Metrics::new();
         let lock_wait = Duration::from_millis(p.lock_wait_ms);
         let has_redis = redis.is_some();
-        let locks = Locks::new(redis, pool.clone(), lock_wait, metrics.clone());
+        let locks = Locks::new(redis, metrics.clone());
         let listener = TcpListener::bind(p.metrics_addr)
             .await
             .map_err(|source| Error::Bind {

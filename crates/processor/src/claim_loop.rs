@@ -1,20 +1,20 @@
-//! The claim loop: claim a batch, hand it to per-payment queues, run at most `concurrency`
-//! queues at once. A full batch means more work is waiting, so claim again at once; a partial or
-//! empty one means wait for a notification or `poll_interval`; an error means a short back-off.
-//! Claims stop while every queue slot is busy, so a processor never holds leases on much more
-//! than one batch it has not started.
+//! The claim loop: claim a batch, hand it to per-payment queues, work at most `concurrency`
+//! batches at once (`batch`). A full batch means more work is waiting, so claim again at once;
+//! a partial or empty one means wait for a notification or `poll_interval`; an error means a
+//! short back-off. Claims stop while every batch slot is busy, so a processor never holds leases
+//! on much more than one batch it has not started.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use persistence::{claim_events, now, run_blocking, StoreError, WebhookEvent};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Shared;
-use crate::event::process_event;
-use crate::inflight::{group, InFlight, QueueGuard};
+use crate::batch::run_batch;
+use crate::inflight::{group, InFlight, QueueKey};
 use crate::settle::give_back;
 
 const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
@@ -118,32 +118,34 @@ impl Driver {
         .await
     }
 
-    /// Hands each payment's events to its queue, opening queues as slots free up. When shutdown
-    /// begins meanwhile, what was not handed over is given back.
+    /// Hands each payment's events to its running queue, or opens queues for them and starts
+    /// one batch task over those once a slot is free. When shutdown begins meanwhile, what was
+    /// not handed over is given back.
     async fn dispatch(&mut self, events: Vec<WebhookEvent>) {
-        let mut groups = group(events).into_iter();
-        while let Some((key, events)) = groups.next() {
-            let Some(events) = self.inflight.join(&key, events) else {
-                continue;
-            };
-            let slot = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => None,
-                slot = self.slots.clone().acquire_owned() => slot.ok(),
-            };
-            let Some(slot) = slot else {
-                let unstarted = events
-                    .into_iter()
-                    .chain(groups.flat_map(|(_, events)| events))
-                    .collect();
-                give_back(&self.shared, unstarted).await;
-                return;
-            };
-            let queue = self.inflight.start(key, events);
-            let shared = self.shared.clone();
-            let cancel = self.cancel.clone();
-            self.tasks.spawn(run_queue(shared, queue, slot, cancel));
+        let fresh: Vec<(QueueKey, Vec<WebhookEvent>)> = group(events)
+            .into_iter()
+            .filter_map(|(key, events)| self.inflight.join(&key, events).map(|e| (key, e)))
+            .collect();
+        if fresh.is_empty() {
+            return;
         }
+        let slot = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => None,
+            slot = self.slots.clone().acquire_owned() => slot.ok(),
+        };
+        let Some(slot) = slot else {
+            let unstarted = fresh.into_iter().flat_map(|(_, events)| events).collect();
+            give_back(&self.shared, unstarted).await;
+            return;
+        };
+        let queues = fresh
+            .into_iter()
+            .map(|(key, events)| self.inflight.start(key, events))
+            .collect();
+        let shared = self.shared.clone();
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(run_batch(shared, queues, slot, cancel));
     }
 
     fn reap(&mut self) {
@@ -175,24 +177,6 @@ impl Driver {
             );
             self.tasks.abort_all();
         }
-    }
-}
-
-/// One payment's queue: its events one after another, until it is empty or shutdown begins.
-async fn run_queue(
-    shared: Arc<Shared>,
-    mut queue: QueueGuard,
-    _slot: OwnedSemaphorePermit,
-    cancel: CancellationToken,
-) {
-    while let Some(event) = queue.next() {
-        if cancel.is_cancelled() {
-            let mut unstarted = vec![event];
-            unstarted.extend(queue.close());
-            give_back(&shared, unstarted).await;
-            return;
-        }
-        process_event(&shared, event, &cancel).await;
     }
 }
 

@@ -76,15 +76,19 @@ impl InFlight {
         }
     }
 
-    /// The queue's next event; when it is empty, the queue is closed in the same step, so an
-    /// event never joins a queue nobody runs.
-    pub(crate) fn next(&self, key: &QueueKey) -> Option<WebhookEvent> {
+    /// Everything queued; when nothing is and the task holds none of the payment's events any
+    /// more (`holding` false), the queue is closed in the same step, so an event never joins a
+    /// queue nobody runs.
+    pub(crate) fn take(&self, key: &QueueKey, holding: bool) -> Vec<WebhookEvent> {
         let mut queues = self.queues();
-        let event = queues.get_mut(key).and_then(VecDeque::pop_front);
-        if event.is_none() {
+        let events: Vec<WebhookEvent> = queues
+            .get_mut(key)
+            .map(|queue| queue.drain(..).collect())
+            .unwrap_or_default();
+        if events.is_empty() && !holding {
             queues.remove(key);
         }
-        event
+        events
     }
 
     /// Closes the queue and returns what it still held.
@@ -103,10 +107,16 @@ pub(crate) struct QueueGuard {
 }
 
 impl QueueGuard {
-    pub(crate) fn next(&mut self) -> Option<WebhookEvent> {
-        let event = self.inflight.next(&self.key);
-        self.closed = event.is_none();
-        event
+    /// See [`InFlight::take`]; once it returns nothing with `holding` false, the queue is
+    /// closed.
+    pub(crate) fn take(&mut self, holding: bool) -> Vec<WebhookEvent> {
+        let events = self.inflight.take(&self.key, holding);
+        self.closed = events.is_empty() && !holding;
+        events
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     pub(crate) fn close(&mut self) -> Vec<WebhookEvent> {
@@ -190,14 +200,19 @@ mod tests {
         let (first_id, second_id) = (first.id, second.id);
         let mut queue = inflight.start(key.clone(), vec![first]);
         assert!(inflight.join(&key, vec![second]).is_none());
-        assert_eq!(queue.next().map(|e| e.id), Some(first_id));
-        assert_eq!(queue.next().map(|e| e.id), Some(second_id));
-        assert!(queue.next().is_none());
+        let ids = |events: Vec<WebhookEvent>| events.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(queue.take(false)), vec![first_id, second_id]);
+        // Still holding the payment's events: the queue stays open for late ones.
+        assert!(queue.take(true).is_empty());
+        let (third_id, fourth) = (third.id, event(Some("A"), 4));
+        assert!(inflight.join(&key, vec![third]).is_none());
+        assert_eq!(ids(queue.take(true)), vec![third_id]);
+        assert!(queue.take(false).is_empty());
         // Closed: a later event starts a new queue, which the old guard must not close.
-        let back = inflight.join(&key, vec![third]).expect("no queue runs");
+        let back = inflight.join(&key, vec![fourth]).expect("no queue runs");
         let mut next_queue = inflight.start(key.clone(), back);
         drop(queue);
-        assert!(next_queue.next().is_some());
+        assert_eq!(next_queue.take(false).len(), 1);
     }
 
     #[test]

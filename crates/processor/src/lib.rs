@@ -7,9 +7,9 @@
 //! returns when it is cancelled.
 
 mod app;
+mod batch;
 mod claim_loop;
 mod error;
-mod event;
 mod http;
 mod inflight;
 pub mod lock;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod apply;
+mod apply_batch;
 mod collections;
 mod events;
 mod migrations;

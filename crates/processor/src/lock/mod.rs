@@ -1,25 +1,24 @@
 //! The lock per payment, `webhook_processing:{request_ref}`, held across the read-decide-write
-//! of one event. Redis when configured and answering; otherwise the database lock
-//! (`persistence::lock`): never nothing. The lock saves work (no two processors deciding on one
-//! payment at once); correctness rests on `apply_decision`'s conditional update, so the moments
-//! when two processors use different locks (Redis just failed or just came back) cost at most a
-//! re-decision, never a wrong status.
+//! of its events. Redis when configured and answering; otherwise the database lock
+//! (`persistence::lock`): never nothing. A batch tries all its payments' locks at once without
+//! waiting, works the ones it had and comes back for the others with back-off, until
+//! `processor.lock_wait_ms` has passed for them (`batch`). Nobody waits while holding, so
+//! batches cannot deadlock. The lock saves work (no two processors deciding on one payment at
+//! once); correctness rests on the decision transaction's row locks and conditional updates, so
+//! the moments when two processors use different locks (Redis just failed or just came back)
+//! cost at most some waiting, never a wrong status.
 
 mod redis;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use persistence::lock::{with_database_lock, Locked};
-use persistence::{run_blocking, DbConnection, DbPool, StoreError};
-use tokio_util::sync::CancellationToken;
+use crate::metrics::Metrics;
 
-use crate::metrics::{LockBackend, Metrics};
-
-pub use self::redis::{Acquired, RedisGuard, RedisLock, RedisUnavailable};
+pub use self::redis::{Acquired, RedisBatchGuard, RedisGuard, RedisLock, RedisUnavailable};
 
 /// After a Redis failure, locks come from the database for this long before Redis is tried
-/// again: a Redis that is down costs one failed call per second, not one per event.
+/// again: a Redis that is down costs one failed call per second, not one per batch.
 const REDIS_COOL_DOWN: Duration = Duration::from_secs(1);
 
 /// The name of the lock on one payment.
@@ -27,141 +26,73 @@ pub fn lock_key(request_ref: &str) -> String {
     format!("webhook_processing:{request_ref}")
 }
 
-#[derive(Debug)]
-pub(crate) enum LockError {
-    /// The lock was held by someone else for the whole wait.
-    TimedOut(LockBackend),
-    /// Shutdown began while waiting; nothing ran.
-    Cancelled,
-    /// The database failed (while locking or in the work).
-    Store(StoreError),
+/// The payment locks one round of a batch holds.
+pub(crate) enum BatchLocks {
+    /// Held in Redis; `had[i]` says whether the i-th key asked for was had.
+    Redis {
+        guard: RedisBatchGuard,
+        had: Vec<bool>,
+    },
+    /// Redis is absent or down: the batch's transaction tries the database locks.
+    Database,
 }
 
 pub(crate) struct Locks {
     redis: Option<RedisLock>,
-    pool: DbPool,
-    wait: Duration,
     metrics: Metrics,
     /// When Redis failed last and until when it is left alone.
     redis_down_until: Mutex<Option<Instant>>,
 }
 
 impl Locks {
-    pub(crate) fn new(
-        redis: Option<RedisLock>,
-        pool: DbPool,
-        wait: Duration,
-        metrics: Metrics,
-    ) -> Locks {
+    pub(crate) fn new(redis: Option<RedisLock>, metrics: Metrics) -> Locks {
         Locks {
             redis,
-            pool,
-            wait,
             metrics,
             redis_down_until: Mutex::new(None),
         }
     }
 
-    /// Runs `work` (database work, on a blocking thread) while holding the payment's lock.
-    pub(crate) async fn run_locked<T, F>(
-        &self,
-        request_ref: &str,
-        cancel: &CancellationToken,
-        work: F,
-    ) -> Result<T, LockError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let key = lock_key(request_ref);
-        let started = Instant::now();
+    /// Tries each payment's lock once, without waiting: Redis when configured and answering,
+    /// all keys in one round trip. When Redis is absent or fails, the batch's transaction tries
+    /// the database locks itself (`BatchLocks::Database`).
+    pub(crate) async fn try_lock_batch(&self, keys: &[String]) -> BatchLocks {
         if let Some(redis) = &self.redis {
             if self.redis_usable() {
-                match redis.acquire(&key, self.wait, cancel).await {
-                    Ok(Acquired::Held(guard)) => {
+                match redis.try_acquire_many(keys).await {
+                    Ok((guard, had)) => {
                         self.redis_answered();
-                        self.metrics
-                            .lock_acquired(LockBackend::Redis, started.elapsed());
-                        tracing::debug!("Acquired Redis lock: {key}");
-                        let result = run_blocking(&self.pool, work).await;
-                        self.release(redis, guard).await;
-                        return result.map_err(LockError::Store);
+                        for key in guard.keys() {
+                            tracing::debug!("Acquired Redis lock: {key}");
+                        }
+                        return BatchLocks::Redis { guard, had };
                     }
-                    Ok(Acquired::TimedOut) => {
-                        self.redis_answered();
-                        let waited = started.elapsed();
-                        self.metrics.lock_timeout(LockBackend::Redis, waited);
-                        tracing::warn!(
-                            %key,
-                            ?waited,
-                            "Failed to acquire Redis lock after {:?}",
-                            self.wait
-                        );
-                        return Err(LockError::TimedOut(LockBackend::Redis));
-                    }
-                    Ok(Acquired::Cancelled) => return Err(LockError::Cancelled),
                     Err(error) => {
                         self.redis_failed();
-                        tracing::warn!(%key, %error, "Redis unavailable: using the database lock");
+                        tracing::warn!(%error, "Redis unavailable: using the database lock");
                     }
                 }
             }
             self.metrics.lock_fallback();
         }
-        // A Redis that failed mid-wait has used part of it: the whole wait stays bounded.
-        let wait = self.wait.saturating_sub(started.elapsed());
-        self.run_under_database_lock(key, wait, work).await
+        BatchLocks::Database
     }
 
-    async fn run_under_database_lock<T, F>(
-        &self,
-        key: String,
-        wait: Duration,
-        work: F,
-    ) -> Result<T, LockError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let metrics = self.metrics.clone();
-        let name = key.clone();
-        let locked = run_blocking(&self.pool, move |conn| {
-            let started = Instant::now();
-            let locked = with_database_lock(conn, &name, wait, |conn| {
-                metrics.lock_acquired(LockBackend::Database, started.elapsed());
-                tracing::debug!("Acquired database lock: {name}");
-                work(conn)
-            })?;
-            Ok((locked, started.elapsed()))
-        })
-        .await
-        .map_err(LockError::Store)?;
-        match locked {
-            (Locked::Held(value), _) => Ok(value),
-            (Locked::TimedOut, waited) => {
-                self.metrics.lock_timeout(LockBackend::Database, waited);
-                tracing::warn!(
-                    %key,
-                    ?waited,
-                    "Failed to acquire database lock after {:?}",
-                    self.wait
-                );
-                Err(LockError::TimedOut(LockBackend::Database))
-            }
-        }
-    }
-
-    async fn release(&self, redis: &RedisLock, guard: RedisGuard) {
-        let key = guard.key().to_owned();
-        match redis.release(guard).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                %key,
-                "Redis lock expired before its release: processor.lock_ttl_ms is shorter than \
-                 the work it guards"
+    /// Lets go of what `try_lock_batch` took in Redis (database locks end with their
+    /// transaction).
+    pub(crate) async fn release_batch(&self, locks: BatchLocks) {
+        let (Some(redis), BatchLocks::Redis { guard, .. }) = (&self.redis, locks) else {
+            return;
+        };
+        let count = guard.keys().len();
+        match redis.release_many(guard).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::warn!(
+                "{expired} of {count} Redis locks expired before their release: \
+                 processor.lock_ttl_ms is shorter than the work they guard"
             ),
-            // The lock expires after its time to live.
-            Err(error) => tracing::warn!(%key, %error, "Redis lock not released"),
+            // The locks expire after their time to live.
+            Err(error) => tracing::warn!(%error, "{count} Redis locks not released"),
         }
     }
 

@@ -66,6 +66,20 @@ impl RedisGuard {
     }
 }
 
+/// The keys one batch holds under one token; give it to [`RedisLock::release_many`]. Dropped
+/// without release, they expire after the lock's time to live.
+#[derive(Debug)]
+pub struct RedisBatchGuard {
+    keys: Vec<String>,
+    token: String,
+}
+
+impl RedisBatchGuard {
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisLock {
     pool: Pool,
@@ -139,6 +153,59 @@ impl RedisLock {
             }
             pause = (pause * 2).min(LAST_PAUSE);
         }
+    }
+
+    /// Tries `SET key token NX PX ttl` once for each key, in one pipelined round trip, under one
+    /// token: a batch takes the payments it can have now and comes back for the others. Returns
+    /// the guard of the keys had and, per key, whether it was had.
+    pub async fn try_acquire_many(
+        &self,
+        keys: &[String],
+    ) -> Result<(RedisBatchGuard, Vec<bool>), RedisUnavailable> {
+        let token = format!("{:032x}", rand::rng().random::<u128>());
+        let ttl_ms = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms);
+        }
+        let mut conn = self.pool.get().await?;
+        let set: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let had: Vec<bool> = set.iter().map(Option::is_some).collect();
+        let held = keys
+            .iter()
+            .zip(&had)
+            .filter(|(_, had)| **had)
+            .map(|(key, _)| key.clone())
+            .collect();
+        Ok((RedisBatchGuard { keys: held, token }, had))
+    }
+
+    /// Releases a batch's keys (compare-and-delete each, in one pipelined round trip). Returns
+    /// how many had expired before their release.
+    pub async fn release_many(&self, guard: RedisBatchGuard) -> Result<usize, RedisUnavailable> {
+        if guard.keys.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for key in &guard.keys {
+            // EVAL per key rather than one script over all keys: keys of one script must share
+            // a cluster slot, and a payment's keys do not.
+            pipe.cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(key)
+                .arg(&guard.token);
+        }
+        let mut conn = self.pool.get().await?;
+        let deleted: Vec<i64> = pipe.query_async(&mut conn).await?;
+        Ok(deleted.iter().filter(|d| **d != 1).count())
     }
 
     /// Deletes the key if it still holds our token. Returns false when the lock had expired

@@ -88,8 +88,10 @@ fn a_busy_lock_times_out_then_is_acquired() {
             .unwrap();
         let knobs = Knobs {
             lock_wait_ms: 300,
-            retry_base_ms: 50,
-            retry_max_ms: 50,
+            // Long enough that `run_until_idle` is over before the retry is due, on a busy
+            // machine too: exactly one timeout is counted.
+            retry_base_ms: 1_000,
+            retry_max_ms: 1_000,
             ..Knobs::default()
         };
         let (processor, addr) = build(&env, &knobs).await;
@@ -223,8 +225,10 @@ fn a_busy_database_lock_times_out_and_the_event_is_retried() {
     let logs = with_logs(async {
         let knobs = Knobs {
             lock_wait_ms: 300,
-            retry_base_ms: 50,
-            retry_max_ms: 50,
+            // Long enough that `run_until_idle` is over before the retry is due, on a busy
+            // machine too: exactly one timeout is counted.
+            retry_base_ms: 1_000,
+            retry_max_ms: 1_000,
             ..Knobs::default()
         };
         let (processor, addr) = build(&env, &knobs).await;

@@ -66,10 +66,8 @@ async fn processing_survives_redis_going_away_and_coming_back() {
     drained(&env).await;
     let (redis_during, database_during, fallbacks) = counts(processor.addr).await;
     assert!(database_during > 0.0, "no database lock taken");
-    assert!(
-        fallbacks >= database_during,
-        "{fallbacks} < {database_during}"
-    );
+    // A fallback is counted per batch round, a database lock per payment in it.
+    assert!(fallbacks > 0.0, "no fallback counted");
     assert_eq!(count_with_status(&env.db, EventStatus::Failed), 0);
 
     // Redis is back. The processor leaves it alone for a short cool-down after its last

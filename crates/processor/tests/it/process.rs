@@ -223,7 +223,8 @@ async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
 async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     let test = "process::sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish";
     let Some(db) = postgres(test) else { return };
-    // The database lock: its wait cannot be interrupted, only bounded.
+    // A lock wait is interrupted at shutdown, but a statement waiting in the database is not:
+    // a host application holds the collection's row.
     let env = Env { db, redis: None };
     let reference = format!("{}-stuck", crate::fixtures::unique_prefix());
     create_collections(&env.db, std::slice::from_ref(&reference));
@@ -234,20 +235,23 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     );
     deliver(&env.db, &[stuck]);
 
-    // Another processor holds the payment's lock for longer than the grace.
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    // Another transaction holds the collection's row for longer than the grace.
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<i32>();
     let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
     let mut conn = env.db.conn();
-    let key = processor::lock::lock_key(&reference);
     let holder = std::thread::spawn(move || {
-        persistence::lock::with_database_lock(&mut conn, &key, Duration::from_secs(5), |_| {
-            held_tx.send(()).unwrap();
+        persistence::write_transaction(&mut conn, |conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(&format!(
+                "SELECT id FROM collections WHERE request_ref = '{reference}' FOR UPDATE"
+            ))?;
+            held_tx.send(backend_pid(conn)).unwrap();
             let_go_rx.recv().unwrap();
-            Ok(())
+            Ok::<_, diesel::result::Error>(())
         })
         .unwrap()
     });
-    held_rx.recv().unwrap();
+    let holder_pid = held_rx.recv().unwrap();
 
     let grace = Duration::from_secs(1);
     let knobs = Knobs {
@@ -259,9 +263,11 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &config_toml(&env, &knobs));
     let mut child = spawn(&config, dir.path().join("processor.log"));
-    eventually("the event to be claimed", Duration::from_secs(30), || {
-        all_events(&env.db).iter().all(|e| e.attempts == 1)
-    })
+    eventually(
+        "the processor to wait for the collection's row",
+        Duration::from_secs(30),
+        || blocked_by(&env, holder_pid) > 0,
+    )
     .await;
     child.terminate();
     let signalled = Instant::now();
@@ -279,4 +285,40 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     // Its lease, not a lost event: it is still RECEIVED and comes back when the lease ends.
     let events = all_events(&env.db);
     assert_eq!(events[0].status, EventStatus::Received);
+}
+
+fn backend_pid(conn: &mut persistence::DbConnection) -> i32 {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let persistence::DbConnection::Pg(c) = conn else {
+        panic!("PostgreSQL only");
+    };
+    diesel::RunQueryDsl::get_result::<Pid>(diesel::sql_query("SELECT pg_backend_pid() AS pid"), c)
+        .unwrap()
+        .pid
+}
+
+/// How many sessions wait for a lock the session `pid` holds.
+fn blocked_by(env: &Env, pid: i32) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = env.db.conn();
+    let persistence::DbConnection::Pg(c) = &mut *conn else {
+        panic!("PostgreSQL only");
+    };
+    diesel::RunQueryDsl::get_result::<Count>(
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind::<diesel::sql_types::Integer, _>(pid),
+        c,
+    )
+    .unwrap()
+    .n
 }

@@ -1,0 +1,189 @@
+//! The batch decision transaction: many events' decisions in one commit, decided per collection
+//! in the batch's order exactly as one-by-one decisions would be, with the same fences.
+
+use domain::{CollectionStatus, Outcome};
+use persistence::lock::with_database_lock;
+use persistence::{
+    apply_batch, collection_history, create_collection, find_collection, find_event, mark_failed,
+    now, record_event, BatchItem, BatchOutcome, DbConnection, EventStatus, NewCollection,
+    NewWebhookEvent,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::TestDb;
+
+use CollectionStatus::*;
+
+on_both_backends!(
+    a_batch_decides_each_collection_in_order,
+    missing_finished_and_repeated_events_write_nothing,
+);
+
+fn lock_name(request_ref: &str) -> String {
+    format!("webhook_processing:{request_ref}")
+}
+
+fn new_event(db: &TestDb, key: &str, request_ref: &str) -> Uuid {
+    let payload = json!({"id": key});
+    let new = NewWebhookEvent::received(
+        "demo",
+        Some(key),
+        key,
+        Some(request_ref),
+        &payload,
+        None,
+        now(),
+    );
+    record_event(&mut db.conn(), &new).unwrap().event().id
+}
+
+fn item(event_id: Uuid, request_ref: &str, requested: CollectionStatus) -> BatchItem {
+    BatchItem {
+        event_id,
+        request_ref: request_ref.to_owned(),
+        requested,
+        provider_ref: Some(format!("PSK-{request_ref}")),
+    }
+}
+
+fn outcome_of(result: &BatchOutcome) -> Option<Outcome> {
+    match result {
+        BatchOutcome::Recorded(decision) => Some(decision.outcome),
+        _ => None,
+    }
+}
+
+fn a_batch_decides_each_collection_in_order(db: TestDb) {
+    for reference in ["A", "B"] {
+        create_collection(&mut db.conn(), &NewCollection::initiated(reference), now()).unwrap();
+    }
+    // A: PENDING, SUCCESS, then a late FAILED and a backward PROCESSING; B: PROCESSING twice.
+    let plan = [
+        ("a1", "A", Pending),
+        ("b1", "B", Processing),
+        ("a2", "A", Success),
+        ("a3", "A", Failed),
+        ("b2", "B", Processing),
+        ("a4", "A", Processing),
+    ];
+    let items: Vec<BatchItem> = plan
+        .iter()
+        .map(|(key, reference, status)| item(new_event(&db, key, reference), reference, *status))
+        .collect();
+    let at = now();
+
+    let results = apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", at).unwrap();
+
+    let outcomes: Vec<Option<Outcome>> = results.iter().map(outcome_of).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Some(Outcome::Applied),
+            Some(Outcome::Applied),
+            Some(Outcome::Applied),
+            Some(Outcome::SkippedTerminal),
+            Some(Outcome::Unchanged),
+            Some(Outcome::SkippedTerminal),
+        ]
+    );
+    let a = find_collection(&mut db.conn(), "A").unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.version),
+        (Success, 3),
+        "two changes from version 1"
+    );
+    assert_eq!(a.provider_ref.as_deref(), Some("PSK-A"));
+    assert_eq!(a.updated_at, at);
+    let b = find_collection(&mut db.conn(), "B").unwrap().unwrap();
+    assert_eq!((b.status, b.version), (Processing, 2));
+
+    // The audit rows of A follow the batch's order, each from the status the one before left.
+    let history = collection_history(&mut db.conn(), a.id).unwrap();
+    let steps: Vec<(CollectionStatus, CollectionStatus, Outcome)> = history
+        .iter()
+        .map(|t| (t.from_status, t.to_status, t.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Initiated, Pending, Outcome::Applied),
+            (Pending, Success, Outcome::Applied),
+            (Success, Failed, Outcome::SkippedTerminal),
+            (Success, Processing, Outcome::SkippedTerminal),
+        ]
+    );
+    for item in &items {
+        let event = find_event(&mut db.conn(), item.event_id).unwrap().unwrap();
+        assert_eq!(event.status, EventStatus::Processed);
+        assert_eq!(event.processed_at, Some(at));
+    }
+}
+
+fn missing_finished_and_repeated_events_write_nothing(db: TestDb) {
+    create_collection(&mut db.conn(), &NewCollection::initiated("A"), now()).unwrap();
+    let fresh = new_event(&db, "e1", "A");
+    let finished = new_event(&db, "e2", "A");
+    assert!(mark_failed(&mut db.conn(), finished, "by hand", now()).unwrap());
+    let orphan = new_event(&db, "e3", "NOPE");
+    let items = vec![
+        item(fresh, "A", Pending),
+        item(finished, "A", Success),
+        item(orphan, "NOPE", Success),
+        // The same event again, as a processor that re-claimed it after its lease may hold it.
+        item(fresh, "A", Success),
+    ];
+
+    let results = apply_batch(&mut db.conn(), &items, None, "processor", now()).unwrap();
+
+    assert_eq!(outcome_of(&results[0]), Some(Outcome::Applied));
+    assert_eq!(results[1], BatchOutcome::AlreadyFinished);
+    assert_eq!(results[2], BatchOutcome::CollectionMissing);
+    assert_eq!(results[3], BatchOutcome::AlreadyFinished);
+    let a = find_collection(&mut db.conn(), "A").unwrap().unwrap();
+    assert_eq!(a.status, Pending);
+    assert_eq!(collection_history(&mut db.conn(), a.id).unwrap().len(), 1);
+    let orphan = find_event(&mut db.conn(), orphan).unwrap().unwrap();
+    assert_eq!(orphan.status, EventStatus::Received);
+}
+
+/// A payment whose database lock another processor holds is left out of the batch; the others
+/// go through.
+#[test]
+fn a_busy_database_lock_leaves_its_payment_out() {
+    let Some(db) =
+        crate::helpers::postgres("apply_batch::a_busy_database_lock_leaves_its_payment_out")
+    else {
+        return;
+    };
+    for reference in ["A", "B"] {
+        create_collection(&mut db.conn(), &NewCollection::initiated(reference), now()).unwrap();
+    }
+    let a = new_event(&db, "a1", "A");
+    let b = new_event(&db, "b1", "B");
+    let items = vec![item(a, "A", Success), item(b, "B", Success)];
+    let mut holder = db.conn();
+    let results = with_database_lock(
+        &mut holder,
+        &lock_name("A"),
+        std::time::Duration::from_secs(1),
+        |_: &mut DbConnection| {
+            Ok(apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", now()).unwrap())
+        },
+    )
+    .unwrap();
+    let persistence::lock::Locked::Held(results) = results else {
+        panic!("the holder should have the lock");
+    };
+    assert_eq!(results[0], BatchOutcome::LockBusy);
+    assert_eq!(outcome_of(&results[1]), Some(Outcome::Applied));
+    let event = find_event(&mut db.conn(), a).unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Received);
+    assert_eq!(
+        find_collection(&mut db.conn(), "A")
+            .unwrap()
+            .unwrap()
+            .status,
+        Initiated
+    );
+}
