@@ -14,7 +14,9 @@ use persistence::NEW_EVENTS_CHANNEL;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-const TICK: Duration = Duration::from_millis(25);
+// Short, because it is most of the lag between a commit and its processing at low load; a look
+// is one non-blocking read of the socket.
+const TICK: Duration = Duration::from_millis(10);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Starts the listening thread; it ends soon after `stop` is cancelled.
