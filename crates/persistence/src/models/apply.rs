@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::models::collections::{find_collection_by_id, Collection};
-use crate::models::events::EventStatus;
+use crate::models::events::{settle_received, Settle};
 use crate::models::transitions::NewTransition;
-use crate::schema::{collection_transitions, collections, webhook_events};
+use crate::schema::{collection_transitions, collections};
 use crate::types::{SqlTime, SqlUuid};
 
 /// A decision to record on one collection.
@@ -63,18 +63,8 @@ pub fn apply_decision(
             return Ok(Applied::StaleStatus { current });
         }
         if let Some(event) = request.event_id {
-            let marked = diesel::update(
-                webhook_events::table
-                    .filter(webhook_events::id.eq(SqlUuid(event)))
-                    .filter(webhook_events::status.eq(EventStatus::Received.as_str())),
-            )
-            .set((
-                webhook_events::status.eq(EventStatus::Processed.as_str()),
-                webhook_events::processed_at.eq(SqlTime(request.now)),
-                webhook_events::last_error.eq(None::<String>),
-            ))
-            .execute(conn)?;
-            if marked == 0 {
+            let marked = settle_received(conn, &[event], Settle::Processed(request.now))?;
+            if marked.is_empty() {
                 return Err(Abort::Rollback(Applied::EventAlreadyFinished));
             }
         }

@@ -19,9 +19,9 @@ use uuid::Uuid;
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::lock::try_database_locks;
-use crate::models::events::EventStatus;
+use crate::models::events::{settle_received, Settle};
 use crate::models::transitions::NewTransition;
-use crate::schema::{collection_transitions, collections, webhook_events};
+use crate::schema::{collection_transitions, collections};
 use crate::types::{SqlTime, SqlUuid};
 
 /// One claimed event and what it asks for.
@@ -102,17 +102,15 @@ pub fn apply_batch(
 
         // Only events still RECEIVED are decided: one whose lease ran out may have been
         // finished by another processor meanwhile.
-        let candidates: Vec<SqlUuid> = items
+        let candidates: Vec<Uuid> = items
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| o.is_none())
-            .map(|(i, _)| SqlUuid(i.event_id))
+            .map(|(i, _)| i.event_id)
             .collect();
-        let marked: HashSet<Uuid> = if candidates.is_empty() {
-            HashSet::new()
-        } else {
-            mark_processed(conn, candidates, now)?
-        };
+        let marked: HashSet<Uuid> = settle_received(conn, &candidates, Settle::Processed(now))?
+            .into_iter()
+            .collect();
 
         let mut transitions: Vec<Audit> = Vec::new();
         // An event can come twice (claimed again by the same processor after its lease ran
@@ -216,27 +214,6 @@ fn lock_collections(
             Ok((id, request_ref, status))
         })
         .collect()
-}
-
-/// Marks the events PROCESSED where they are still RECEIVED; returns the ids marked.
-fn mark_processed(
-    conn: &mut DbConnection,
-    ids: Vec<SqlUuid>,
-    now: DateTime<Utc>,
-) -> Result<HashSet<Uuid>, StoreError> {
-    let marked: Vec<Uuid> = crate::per_backend!(conn, |c| diesel::update(
-        webhook_events::table
-            .filter(webhook_events::id.eq_any(&ids))
-            .filter(webhook_events::status.eq(EventStatus::Received.as_str())),
-    )
-    .set((
-        webhook_events::status.eq(EventStatus::Processed.as_str()),
-        webhook_events::processed_at.eq(SqlTime(now)),
-        webhook_events::last_error.eq(None::<String>),
-    ))
-    .returning(webhook_events::id)
-    .get_results(c))?;
-    Ok(marked.into_iter().collect())
 }
 
 /// Moves each changed collection to its new status, conditional on the status it was read at.
