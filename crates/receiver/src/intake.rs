@@ -82,21 +82,42 @@ pub fn verify_signature(
     )?)
 }
 
-pub fn parse_object(body: &[u8]) -> Result<Value, ReceiveError> {
+/// A body that passed the JSON check.
+#[derive(Debug)]
+pub struct ParsedBody {
+    pub payload: Value,
+    /// Whether NUL characters were replaced, so that the body's text is no longer the document
+    /// to store (see [`replace_nul`]).
+    pub nul_replaced: bool,
+}
+
+pub fn parse_object(body: &[u8]) -> Result<ParsedBody, ReceiveError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(mut value @ Value::Object(_)) => {
-            if replace_nul(&mut value) {
+        Ok(mut payload @ Value::Object(_)) => {
+            // JSON writes U+0000 only as the escape `\u0000` (a raw control character is
+            // invalid), so a body without that text holds none and is not walked.
+            let nul_replaced = may_hold_nul(body) && replace_nul(&mut payload);
+            if nul_replaced {
                 tracing::warn!(
                     "payload holds NUL characters (\\u0000): stored with U+FFFD in their place"
                 );
             }
-            Ok(value)
+            Ok(ParsedBody {
+                payload,
+                nul_replaced,
+            })
         }
         Ok(_) => Err(ReceiveError::InvalidJson(
             "expected an object at the top level".to_owned(),
         )),
         Err(e) => Err(ReceiveError::InvalidJson(e.to_string())),
     }
+}
+
+/// False only when the body cannot hold an escaped NUL. `\\u0000` (an escaped backslash, then
+/// text) also says true; the walk then finds nothing.
+fn may_hold_nul(body: &[u8]) -> bool {
+    body.contains(&b'\\') && body.windows(6).any(|w| w == b"\\u0000")
 }
 
 /// PostgreSQL's jsonb cannot hold U+0000, so such a payload could never be recorded and its
@@ -133,10 +154,23 @@ mod tests {
     #[test]
     fn nul_characters_are_replaced_everywhere() {
         let body = br#"{"a":"x\u0000y","n\u0000k":[1,"\u0000"],"ok":"plain"}"#;
-        let value = parse_object(body).unwrap();
+        let parsed = parse_object(body).unwrap();
+        assert!(parsed.nul_replaced);
+        let value = parsed.payload;
         assert_eq!(value["a"], "x\u{FFFD}y");
         assert_eq!(value["n\u{FFFD}k"][1], "\u{FFFD}");
         assert_eq!(value["ok"], "plain");
         assert!(!value.to_string().contains("\\u0000"));
+    }
+
+    #[test]
+    fn a_body_without_nul_is_kept_as_it_came() {
+        for body in [
+            &br#"{"a":"x","n":[1,2]}"#[..],
+            br#"{"path":"C:\\u0000dir"}"#, // an escaped backslash, then text
+        ] {
+            let parsed = parse_object(body).unwrap();
+            assert!(!parsed.nul_replaced, "{}", String::from_utf8_lossy(body));
+        }
     }
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::dedup_key;
-use persistence::Recorded;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -73,8 +72,8 @@ async fn receive(
     check_content_type(request)?;
     let body = read_body(request, payload, state.body_limit).await?;
     let verified = verify_signature(provider, request, &body, Utc::now().timestamp())?;
-    let payload = parse_object(&body)?;
-    let extracted = provider.payload.read(&payload, &verified);
+    let parsed = parse_object(&body)?;
+    let extracted = provider.payload.read(&parsed.payload, &verified);
     let dedup = dedup_key(extracted.event_id.as_deref(), &body);
 
     let delivery = Delivery {
@@ -83,19 +82,18 @@ async fn receive(
         event_id: extracted.event_id,
         dedup_key: dedup,
         request_ref: extracted.request_ref,
-        payload,
+        payload: parsed.payload,
+        payload_json: (!parsed.nul_replaced).then_some(body),
         signature: verified.signature,
         received_at: persistence::now(),
     };
-    let recorded = state.recorder.record(delivery).await.map_err(|e| {
+    let receipt = state.recorder.record(delivery).await.map_err(|e| {
         tracing::error!(error = %e, provider = %name, "could not record webhook event");
         ReceiveError::StorageUnavailable
     })?;
 
-    let duplicate = recorded.is_duplicate();
-    let event = match recorded {
-        Recorded::New(event) | Recorded::Duplicate(event) => event,
-    };
+    let duplicate = receipt.is_duplicate();
+    let event = receipt.into_event();
     if duplicate {
         tracing::info!(
             id = %event.id,
