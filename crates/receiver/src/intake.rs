@@ -18,21 +18,32 @@ pub fn check_content_type(request: &HttpRequest) -> Result<(), ReceiveError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .ok_or(ReceiveError::UnsupportedMediaType)?;
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json = essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"));
-    if json {
+    if is_json_media_type(value) {
         Ok(())
     } else {
         Err(ReceiveError::UnsupportedMediaType)
     }
+}
+
+/// Any case, parameters ignored; compared without a lower-cased copy, as it runs per request.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.len() >= "application/".len() + "+json".len()
+            && starts_with_ignore_case(essence, "application/")
+            && ends_with_ignore_case(essence, "+json")
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
+    text.len()
+        .checked_sub(suffix.len())
+        .and_then(|start| text.get(start..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
 }
 
 /// Reads the body, refusing at once when `Content-Length` announces more than `limit`, and
@@ -161,6 +172,32 @@ mod tests {
         assert_eq!(value["n\u{FFFD}k"][1], "\u{FFFD}");
         assert_eq!(value["ok"], "plain");
         assert!(!value.to_string().contains("\\u0000"));
+    }
+
+    #[test]
+    fn json_media_types_in_any_case_with_parameters() {
+        for json in [
+            "application/json",
+            "APPLICATION/JSON; charset=utf-8",
+            " application/json ",
+            "application/cloudevents+json",
+            "Application/Vnd.Api+JSON;v=1",
+            "application/+json",
+        ] {
+            assert!(is_json_media_type(json), "{json}");
+        }
+        for other in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "text/+json",
+            "application/json+xml",
+            "application/",
+            "applicatio/+json",
+        ] {
+            assert!(!is_json_media_type(other), "{other}");
+        }
     }
 
     #[test]
