@@ -268,12 +268,12 @@ fn backlog(args: &RunArgs) -> Result<bool, Failure> {
             .iter()
             .map(|d| plan::request_ref(&plan.run, d.collection))
             .collect();
-        let news: Vec<persistence::NewWebhookEvent<'_>> = chunk
+        let news: Vec<persistence::BatchEvent<'_>> = chunk
             .iter()
             .zip(&payloads)
             .zip(&references)
-            .map(|((d, payload), reference)| {
-                persistence::NewWebhookEvent::received(
+            .map(|((d, payload), reference)| persistence::BatchEvent {
+                event: persistence::NewWebhookEvent::received(
                     &args.provider,
                     Some(&d.event_id),
                     &d.event_id,
@@ -281,7 +281,9 @@ fn backlog(args: &RunArgs) -> Result<bool, Failure> {
                     payload,
                     None,
                     at,
-                )
+                ),
+                // The body the payload was parsed from: stored as it is, as the receiver does.
+                payload_json: Some(&d.body),
             })
             .collect();
         persistence::record_events(&mut conn, &news)?;

@@ -29,7 +29,7 @@ pub use models::events::{
     claim_events, find_event, mark_failed, notify_new_events, record_event, schedule_retry,
     EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
-pub use models::record_batch::record_events;
+pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
 pub use models::stats::{stats, Stats};
 pub use models::transitions::{collection_history, Transition};
 pub use pool::{build_pool, ping, run_blocking, DbPool, PoolSettings};

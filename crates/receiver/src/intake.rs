@@ -18,21 +18,32 @@ pub fn check_content_type(request: &HttpRequest) -> Result<(), ReceiveError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .ok_or(ReceiveError::UnsupportedMediaType)?;
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json = essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"));
-    if json {
+    if is_json_media_type(value) {
         Ok(())
     } else {
         Err(ReceiveError::UnsupportedMediaType)
     }
+}
+
+/// Any case, parameters ignored; compared without a lower-cased copy, as it runs per request.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.len() >= "application/".len() + "+json".len()
+            && starts_with_ignore_case(essence, "application/")
+            && ends_with_ignore_case(essence, "+json")
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
+    text.len()
+        .checked_sub(suffix.len())
+        .and_then(|start| text.get(start..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
 }
 
 /// Reads the body, refusing at once when `Content-Length` announces more than `limit`, and
@@ -82,21 +93,42 @@ pub fn verify_signature(
     )?)
 }
 
-pub fn parse_object(body: &[u8]) -> Result<Value, ReceiveError> {
+/// A body that passed the JSON check.
+#[derive(Debug)]
+pub struct ParsedBody {
+    pub payload: Value,
+    /// Whether NUL characters were replaced, so that the body's text is no longer the document
+    /// to store (see [`replace_nul`]).
+    pub nul_replaced: bool,
+}
+
+pub fn parse_object(body: &[u8]) -> Result<ParsedBody, ReceiveError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(mut value @ Value::Object(_)) => {
-            if replace_nul(&mut value) {
+        Ok(mut payload @ Value::Object(_)) => {
+            // JSON writes U+0000 only as the escape `\u0000` (a raw control character is
+            // invalid), so a body without that text holds none and is not walked.
+            let nul_replaced = may_hold_nul(body) && replace_nul(&mut payload);
+            if nul_replaced {
                 tracing::warn!(
                     "payload holds NUL characters (\\u0000): stored with U+FFFD in their place"
                 );
             }
-            Ok(value)
+            Ok(ParsedBody {
+                payload,
+                nul_replaced,
+            })
         }
         Ok(_) => Err(ReceiveError::InvalidJson(
             "expected an object at the top level".to_owned(),
         )),
         Err(e) => Err(ReceiveError::InvalidJson(e.to_string())),
     }
+}
+
+/// False only when the body cannot hold an escaped NUL. `\\u0000` (an escaped backslash, then
+/// text) also says true; the walk then finds nothing.
+fn may_hold_nul(body: &[u8]) -> bool {
+    body.contains(&b'\\') && body.windows(6).any(|w| w == b"\\u0000")
 }
 
 /// PostgreSQL's jsonb cannot hold U+0000, so such a payload could never be recorded and its
@@ -133,10 +165,49 @@ mod tests {
     #[test]
     fn nul_characters_are_replaced_everywhere() {
         let body = br#"{"a":"x\u0000y","n\u0000k":[1,"\u0000"],"ok":"plain"}"#;
-        let value = parse_object(body).unwrap();
+        let parsed = parse_object(body).unwrap();
+        assert!(parsed.nul_replaced);
+        let value = parsed.payload;
         assert_eq!(value["a"], "x\u{FFFD}y");
         assert_eq!(value["n\u{FFFD}k"][1], "\u{FFFD}");
         assert_eq!(value["ok"], "plain");
         assert!(!value.to_string().contains("\\u0000"));
+    }
+
+    #[test]
+    fn json_media_types_in_any_case_with_parameters() {
+        for json in [
+            "application/json",
+            "APPLICATION/JSON; charset=utf-8",
+            " application/json ",
+            "application/cloudevents+json",
+            "Application/Vnd.Api+JSON;v=1",
+            "application/+json",
+        ] {
+            assert!(is_json_media_type(json), "{json}");
+        }
+        for other in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "text/+json",
+            "application/json+xml",
+            "application/",
+            "applicatio/+json",
+        ] {
+            assert!(!is_json_media_type(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_body_without_nul_is_kept_as_it_came() {
+        for body in [
+            &br#"{"a":"x","n":[1,2]}"#[..],
+            br#"{"path":"C:\\u0000dir"}"#, // an escaped backslash, then text
+        ] {
+            let parsed = parse_object(body).unwrap();
+            assert!(!parsed.nul_replaced, "{}", String::from_utf8_lossy(body));
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! code; storage failures arrive as `persistence::StoreError` and always become 503.
 
 pub mod error;
+pub mod ids;
 pub mod intake;
 pub mod recorder;
 pub mod request_id;

@@ -6,14 +6,14 @@
 //! A batch that fails for a reason other than an unreachable database is retried row by row, so
 //! one bad row (say, a payload PostgreSQL's jsonb refuses) never fails its neighbours.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use persistence::{
-    notify_new_events, record_event, record_events, DbConnection, DbPool, NewWebhookEvent,
-    Recorded, StoreError,
+    record_events, BatchEvent, DbConnection, DbPool, NewWebhookEvent, Receipt, StoreError,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -21,6 +21,12 @@ use uuid::Uuid;
 /// How long a request waits for its batch before answering 503 (the event may still commit; the
 /// provider's retry then gets 200).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A writer keeps its pooled connection while batches keep coming, because every checkout from
+/// the pool costs a validation round trip (`SELECT 1`). After this long without work it gives the
+/// connection back, so that the next batch runs on a freshly validated one (after a database
+/// restart, say) and an idle receiver holds no connections.
+const KEEP_CONNECTION_IDLE: Duration = Duration::from_secs(1);
 
 /// A delivery to record, owned so that it can cross to a writer thread.
 #[derive(Debug, Clone)]
@@ -31,23 +37,29 @@ pub struct Delivery {
     pub dedup_key: String,
     pub request_ref: Option<String>,
     pub payload: Value,
+    /// The body `payload` was parsed from, when it is the document to store (nothing had to be
+    /// replaced): PostgreSQL then stores this text, and `payload` is not serialised again.
+    pub payload_json: Option<Bytes>,
     pub signature: Option<String>,
     pub received_at: DateTime<Utc>,
 }
 
 impl Delivery {
-    fn as_new(&self) -> NewWebhookEvent<'_> {
-        NewWebhookEvent {
-            id: self.id,
-            provider: &self.provider,
-            event_id: self.event_id.as_deref(),
-            dedup_key: &self.dedup_key,
-            request_ref: self.request_ref.as_deref(),
-            payload: &self.payload,
-            signature: self.signature.as_deref(),
-            next_attempt_at: self.received_at,
-            received_at: self.received_at,
-            last_seen_at: self.received_at,
+    fn as_batch_event(&self) -> BatchEvent<'_> {
+        BatchEvent {
+            event: NewWebhookEvent {
+                id: self.id,
+                provider: &self.provider,
+                event_id: self.event_id.as_deref(),
+                dedup_key: &self.dedup_key,
+                request_ref: self.request_ref.as_deref(),
+                payload: &self.payload,
+                signature: self.signature.as_deref(),
+                next_attempt_at: self.received_at,
+                received_at: self.received_at,
+                last_seen_at: self.received_at,
+            },
+            payload_json: self.payload_json.as_deref(),
         }
     }
 }
@@ -66,7 +78,7 @@ pub enum RecordError {
 
 struct Job {
     delivery: Delivery,
-    reply: tokio::sync::oneshot::Sender<Result<Recorded, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<Receipt, StoreError>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +114,7 @@ impl Recorder {
     }
 
     /// Records one delivery; returns once its batch is committed.
-    pub async fn record(&self, delivery: Delivery) -> Result<Recorded, RecordError> {
+    pub async fn record(&self, delivery: Delivery) -> Result<Receipt, RecordError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue
             .try_send(Job { delivery, reply })
@@ -119,11 +131,24 @@ impl Recorder {
 }
 
 fn write_batches(pool: &DbPool, jobs: &Mutex<Receiver<Job>>, max_batch: usize) {
+    let mut held: Option<persistence::pool::PooledConnection> = None;
     loop {
         let batch = {
             // One writer gathers at a time; the others write meanwhile.
             let Ok(jobs) = jobs.lock() else { return };
-            let Ok(first) = jobs.recv() else { return };
+            let first = if held.is_some() {
+                match jobs.recv_timeout(KEEP_CONNECTION_IDLE) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        held = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                let Ok(job) = jobs.recv() else { return };
+                job
+            };
             let mut batch = vec![first];
             while batch.len() < max_batch {
                 match jobs.try_recv() {
@@ -134,44 +159,65 @@ fn write_batches(pool: &DbPool, jobs: &Mutex<Receiver<Job>>, max_batch: usize) {
             batch
         };
         metrics::histogram!(crate::telemetry::BATCH_SIZE).record(batch.len() as f64);
-        write(pool, batch);
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match pool.get() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let err = StoreError::from(e);
+                    tracing::error!(error = %err, size = batch.len(), "cannot record a batch: no connection");
+                    answer_all(batch, &err);
+                    continue;
+                }
+            },
+        };
+        if write(&mut conn, batch) {
+            held = Some(conn);
+        }
     }
 }
 
-fn write(pool: &DbPool, batch: Vec<Job>) {
-    let mut conn = match pool.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            let err = StoreError::from(e);
-            tracing::error!(error = %err, size = batch.len(), "cannot record a batch: no connection");
-            return answer_all(batch, &err);
-        }
-    };
-    let news: Vec<NewWebhookEvent<'_>> = batch.iter().map(|j| j.delivery.as_new()).collect();
-    match record_events(&mut conn, &news) {
-        Ok(results) => {
-            announce(&mut conn, &results);
-            for (job, result) in batch.into_iter().zip(results) {
-                let _ = job.reply.send(Ok(result));
+/// Records a batch and answers each of its requests. Returns whether a statement succeeded on the
+/// connection: only then is it kept for the next batch, so that a connection broken in a way
+/// not recognised as such goes back to the pool, which validates it before any reuse.
+fn write(conn: &mut DbConnection, batch: Vec<Job>) -> bool {
+    let events: Vec<BatchEvent<'_>> = batch.iter().map(|j| j.delivery.as_batch_event()).collect();
+    match record_events(conn, &events) {
+        Ok(receipts) => {
+            drop(events);
+            for (job, receipt) in batch.into_iter().zip(receipts) {
+                let _ = job.reply.send(Ok(receipt));
             }
+            true
         }
         Err(err) if err.is_transient() || batch.len() == 1 => {
             tracing::error!(error = %err, size = batch.len(), "cannot record a batch");
+            drop(events);
             answer_all(batch, &err);
+            false
         }
         Err(err) => {
             tracing::warn!(error = %err, size = batch.len(), "batch refused; recording its rows one by one");
-            drop(news);
-            for job in batch {
-                let result = record_event(&mut conn, &job.delivery.as_new());
-                match &result {
-                    Ok(recorded) => announce(&mut conn, std::slice::from_ref(recorded)),
-                    Err(e) => {
-                        tracing::error!(error = %e, dedup_key = %job.delivery.dedup_key, "cannot record an event")
+            let results: Vec<Result<Receipt, StoreError>> = events
+                .iter()
+                .map(|event| {
+                    let result = record_events(conn, std::slice::from_ref(event)).and_then(|mut r| {
+                        r.pop().ok_or_else(|| {
+                            StoreError::NotFound(format!("event {}", event.event.dedup_key))
+                        })
+                    });
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, dedup_key = %event.event.dedup_key, "cannot record an event");
                     }
-                }
+                    result
+                })
+                .collect();
+            drop(events);
+            let reachable = results.iter().any(Result::is_ok);
+            for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(result);
             }
+            reachable
         }
     }
 }
@@ -181,15 +227,5 @@ fn answer_all(batch: Vec<Job>, err: &StoreError) {
         let _ = job
             .reply
             .send(Err(StoreError::Unavailable(err.to_string())));
-    }
-}
-
-/// Wakes the processors once per batch that recorded anything new. The rows are committed; a
-/// lost notification only delays processing until the next poll.
-fn announce(conn: &mut DbConnection, results: &[Recorded]) {
-    if let Some(new) = results.iter().find(|r| !r.is_duplicate()) {
-        if let Err(e) = notify_new_events(conn, Some(new.event().id)) {
-            tracing::warn!(error = %e, "could not notify processors of new events");
-        }
     }
 }

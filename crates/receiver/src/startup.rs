@@ -2,11 +2,12 @@
 //! `main` and the tests both go through `Application::build`; tests bind port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpServer};
 use inbox_config::{ConfigError, Loaded};
 use persistence::{build_pool, run_blocking, run_migrations, Backend, DbPool, StoreError};
 
@@ -85,19 +86,43 @@ impl Application {
             providers: loaded.providers.clone(),
             body_limit: settings.receiver.body_limit_bytes,
             metrics: telemetry::metrics_handle(),
+            request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
         });
+        let static_routes: Vec<(String, Arc<str>)> = loaded
+            .providers
+            .keys()
+            .filter_map(|name| {
+                webhooks::static_route(name).map(|path| (path, Arc::from(name.as_str())))
+            })
+            .collect();
         let mut server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(request_id::request_id))
-                .route(
-                    "/webhooks/{provider}",
-                    web::post().to(webhooks::receive_webhook),
-                )
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(health::metrics))
-                .default_service(web::to(health::not_found))
+                .wrap(from_fn(request_id::request_id));
+            for (path, name) in &static_routes {
+                let name = name.clone();
+                app = app.route(
+                    path,
+                    web::post().to(
+                        move |request: HttpRequest,
+                              payload: web::Payload,
+                              state: web::Data<AppState>| {
+                            let name = name.clone();
+                            async move {
+                                webhooks::receive_for_provider(&name, request, payload, state).await
+                            }
+                        },
+                    ),
+                );
+            }
+            app.route(
+                "/webhooks/{provider}",
+                web::post().to(webhooks::receive_webhook),
+            )
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics))
+            .default_service(web::to(health::not_found))
         })
         .shutdown_timeout(settings.receiver.shutdown_grace_secs)
         .client_request_timeout(Duration::from_secs(30));

@@ -1,4 +1,4 @@
-//! What every request handler shares: the pool, the providers, the limits, the metrics handle.
+//! What every request handler shares: the pool, the providers, the limits, the metrics.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use persistence::DbPool;
 
 use crate::recorder::Recorder;
+use crate::telemetry::RequestMetrics;
 
 pub struct AppState {
     pub pool: DbPool,
@@ -15,4 +16,5 @@ pub struct AppState {
     pub body_limit: usize,
     pub recorder: Recorder,
     pub metrics: PrometheusHandle,
+    pub request_metrics: RequestMetrics,
 }

@@ -1,9 +1,11 @@
 //! Prometheus metrics of the receiver: requests by provider and outcome, and their latency.
 //! The recorder is process-wide (the `metrics` facade has one global recorder), installed once.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS: &str = "webhook_requests_total";
@@ -41,9 +43,62 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-pub fn record_request(provider: &str, outcome: &'static str, elapsed: Duration) {
+/// Request metrics, with the handles of each configured provider's successful answers
+/// registered once: recording one of those is then an atomic add, not a labelled key to build,
+/// hash and look up per request.
+pub struct RequestMetrics {
+    providers: HashMap<String, ProviderMetrics>,
+}
+
+struct ProviderMetrics {
+    accepted: Counter,
+    duplicate: Counter,
+    seconds: Histogram,
+}
+
+impl RequestMetrics {
+    /// Call after [`metrics_handle`]: handles registered before a recorder is installed record
+    /// nothing.
+    pub fn new<'a>(providers: impl IntoIterator<Item = &'a String>) -> RequestMetrics {
+        let providers = providers
+            .into_iter()
+            .map(|name| {
+                let handles = ProviderMetrics {
+                    accepted: counter(name, "accepted"),
+                    duplicate: counter(name, "duplicate"),
+                    seconds: metrics::histogram!(REQUEST_SECONDS, "provider" => name.clone()),
+                };
+                (name.clone(), handles)
+            })
+            .collect();
+        RequestMetrics { providers }
+    }
+
+    /// Counts a request by provider and outcome and records its latency. Only configured names
+    /// become labels, others count as `unknown`: arbitrary paths must not grow the series.
+    /// Returns the label used.
+    pub fn record<'a>(
+        &self,
+        provider: &'a str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) -> &'a str {
+        let Some(handles) = self.providers.get(provider) else {
+            counter("unknown", outcome).increment(1);
+            metrics::histogram!(REQUEST_SECONDS, "provider" => "unknown")
+                .record(elapsed.as_secs_f64());
+            return "unknown";
+        };
+        match outcome {
+            "accepted" => handles.accepted.increment(1),
+            "duplicate" => handles.duplicate.increment(1),
+            refused => counter(provider, refused).increment(1),
+        }
+        handles.seconds.record(elapsed.as_secs_f64());
+        provider
+    }
+}
+
+fn counter(provider: &str, outcome: &'static str) -> Counter {
     metrics::counter!(REQUESTS, "provider" => provider.to_owned(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!(REQUEST_SECONDS, "provider" => provider.to_owned())
-        .record(elapsed.as_secs_f64());
 }

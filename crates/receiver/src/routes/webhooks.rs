@@ -6,7 +6,6 @@ use std::time::Instant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::dedup_key;
-use persistence::Recorded;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -14,7 +13,6 @@ use crate::error::ReceiveError;
 use crate::intake::{check_content_type, parse_object, read_body, verify_signature};
 use crate::recorder::Delivery;
 use crate::state::AppState;
-use crate::telemetry;
 
 /// The answer to an accepted delivery, new (202) or repeated (200, with the first one's id).
 #[derive(Debug, Serialize)]
@@ -29,27 +27,45 @@ pub struct EventAnswer {
     pub duplicate: bool,
 }
 
+/// `POST /webhooks/{provider}` for any name: configured names usually reach
+/// [`receive_for_provider`] through their own static route first (see [`static_route`]).
 pub async fn receive_webhook(
     request: HttpRequest,
     provider: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ReceiveError> {
+    receive_for_provider(&provider.into_inner(), request, payload, state).await
+}
+
+/// The path of a configured provider's own route, when its name can be matched as plain text.
+/// A static route is found by comparing strings; `/webhooks/{provider}` costs a regular
+/// expression per request. Names with other characters than these, which a client may have to
+/// percent-encode, are left to `/webhooks/{provider}`, which decodes them.
+pub fn static_route(name: &str) -> Option<String> {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    plain.then(|| format!("/webhooks/{name}"))
+}
+
+pub async fn receive_for_provider(
+    provider: &str,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReceiveError> {
     let started = Instant::now();
-    let provider = provider.into_inner();
-    let result = receive(&request, &provider, payload, &state).await;
-    // Only configured names become metric labels: arbitrary paths must not grow the series.
-    let label = if state.providers.contains_key(&provider) {
-        provider.as_str()
-    } else {
-        "unknown"
-    };
+    let result = receive(&request, provider, payload, &state).await;
     let outcome = match &result {
         Ok(answer) if answer.duplicate => "duplicate",
         Ok(_) => "accepted",
         Err(e) => e.code(),
     };
-    telemetry::record_request(label, outcome, started.elapsed());
+    let label = state
+        .request_metrics
+        .record(provider, outcome, started.elapsed());
     match result {
         Ok(answer) if answer.duplicate => Ok(HttpResponse::Ok().json(answer)),
         Ok(answer) => Ok(HttpResponse::Accepted().json(answer)),
@@ -73,29 +89,28 @@ async fn receive(
     check_content_type(request)?;
     let body = read_body(request, payload, state.body_limit).await?;
     let verified = verify_signature(provider, request, &body, Utc::now().timestamp())?;
-    let payload = parse_object(&body)?;
-    let extracted = provider.payload.read(&payload, &verified);
+    let parsed = parse_object(&body)?;
+    let extracted = provider.payload.read(&parsed.payload, &verified);
     let dedup = dedup_key(extracted.event_id.as_deref(), &body);
 
     let delivery = Delivery {
-        id: Uuid::new_v4(),
+        id: crate::ids::random_uuid(),
         provider: provider.name.clone(),
         event_id: extracted.event_id,
         dedup_key: dedup,
         request_ref: extracted.request_ref,
-        payload,
+        payload: parsed.payload,
+        payload_json: (!parsed.nul_replaced).then_some(body),
         signature: verified.signature,
         received_at: persistence::now(),
     };
-    let recorded = state.recorder.record(delivery).await.map_err(|e| {
+    let receipt = state.recorder.record(delivery).await.map_err(|e| {
         tracing::error!(error = %e, provider = %name, "could not record webhook event");
         ReceiveError::StorageUnavailable
     })?;
 
-    let duplicate = recorded.is_duplicate();
-    let event = match recorded {
-        Recorded::New(event) | Recorded::Duplicate(event) => event,
-    };
+    let duplicate = receipt.is_duplicate();
+    let event = receipt.into_event();
     if duplicate {
         tracing::info!(
             id = %event.id,
@@ -116,4 +131,24 @@ async fn receive(
         processed_at: event.processed_at,
         duplicate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_get_a_static_route() {
+        assert_eq!(
+            static_route("paystack").as_deref(),
+            Some("/webhooks/paystack")
+        );
+        assert_eq!(
+            static_route("acme-pay_2.v~1").as_deref(),
+            Some("/webhooks/acme-pay_2.v~1")
+        );
+        for name in ["", "a b", "a/b", "{x}", "caf\u{e9}", "50%"] {
+            assert_eq!(static_route(name), None, "{name:?}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ fn delivery(key: &str, payload: serde_json::Value) -> Delivery {
         dedup_key: key.into(),
         request_ref: None,
         payload,
+        payload_json: None,
         signature: None,
         received_at: persistence::now(),
     }
