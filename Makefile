@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test multi-instance bench bench-sqlite lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance bench bench-sqlite bench-scale lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -53,6 +53,11 @@ bench:
 
 bench-sqlite:
 	scripts/bench.sh sqlite
+
+# P4: P1 and P2 on an empty webhook_events, then again with SCALE_ROWS (default 5M) rows in it;
+# needs PostgreSQL (about 8 GB of disk) and Redis, and takes about 15 minutes after the build.
+bench-scale:
+	scripts/bench-scale.sh
 
 # 2 receivers + 3 processors as processes on PostgreSQL + Redis, load through both (part of test).
 multi-instance:

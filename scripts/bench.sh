@@ -4,65 +4,16 @@
 # Measures webhook-inbox against this machine's own database limits, measured in the same run
 # with pgbench, and prints each ratio: P1 ingest vs single-row INSERT, P2 drain vs 50-event claim
 # transactions, P3 lag at half the ingest rate, P5 peak memory; P6 on SQLite. Every phase ends
-# with loadgen's invariant check. Results: target/bench/results-<backend>.json and plots.
+# with loadgen's invariant check. Results: target/bench/results-<backend>.json and plots
+# (under $CARGO_TARGET_DIR instead of target/ when that is set).
 # Benchmark on a quiet machine: a compile running beside it halves the figures.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PGOPTIONS="-c client_min_messages=warning"
-
 BACKEND=${1:-postgres}
-PG_ADMIN=${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
-REDIS=${BENCH_REDIS:-redis://127.0.0.1:6379}
 DB=inbox_bench
-OUT=target/bench
-BIN=target/release
-CONNECTIONS=${CONNECTIONS:-64}
-P1_EVENTS=${P1_EVENTS:-60000}
-P2_EVENTS=${P2_EVENTS:-100000}
-SECRET=bench-secret
-mkdir -p "$OUT"
-
-say() { printf '\n== %s\n' "$*"; }
-cargo build --release --quiet --bin receiver --bin processor --bin inboxctl --bin loadgen
-
-pids=()
-stop_services() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
-trap stop_services EXIT
-
-cat > "$OUT/inbox.toml" <<TOML
-[database]
-pool_size = 24
-[receiver]
-bind = "127.0.0.1:18080"
-workers = 2
-[processor]
-metrics_addr = "127.0.0.1:0"
-batch_size = 100
-concurrency = 16
-poll_interval_ms = 500
-[log]
-level = "warn"
-[providers.bench]
-preset = "generic"
-secrets = ["BENCH_SECRET"]
-TOML
-export INBOX_CONFIG="$OUT/inbox.toml" BENCH_SECRET=$SECRET LOADGEN_SECRET=$SECRET
-
-start_receiver() {
-  "$BIN/receiver" 2>>"$OUT/receiver.log" & pids+=($!)
-  receiver_pid=$!
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18080) 2>/dev/null && return; sleep 0.1; done
-  echo "bench: the receiver did not start; see $OUT/receiver.log" >&2; exit 1
-}
-start_processors() { # count
-  processor_pids=()
-  for _ in $(seq 1 "$1"); do "$BIN/processor" 2>>"$OUT/processor.log" & pids+=($!); processor_pids+=($!); done
-}
-peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo null; }
+RECEIVER_PORT=18080
+TAG=
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 if [ "$BACKEND" = sqlite ]; then
   rm -rf "$OUT/sqlite" && mkdir -p "$OUT/sqlite"
@@ -72,7 +23,7 @@ if [ "$BACKEND" = sqlite ]; then
   start_receiver; start_processors 1
   say "P6 SQLite: 20000 deliveries over $CONNECTIONS connections, 1 receiver + 1 processor"
   status=0
-  "$BIN/loadgen" ingest --run p6 --provider bench --concurrency "$CONNECTIONS" --addr 127.0.0.1:18080 \
+  "$BIN/loadgen" ingest --run p6 --provider bench --concurrency "$CONNECTIONS" --addr "127.0.0.1:$RECEIVER_PORT" \
     --events 20000 --collections 1000 --out "$OUT/p6.json" --drain-timeout-secs 240 || status=$?
   stop_services
   python3 - "$OUT" <<'PY'
@@ -92,9 +43,7 @@ PY
 fi
 
 # ---------------------------------------------------------------- PostgreSQL + Redis
-psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-export DATABASE_URL="${PG_ADMIN%/*}/$DB" REDIS_URL=$REDIS
-"$BIN/inboxctl" migrate >/dev/null
+fresh_pg_database "$DB"
 
 say "limits of this machine (pgbench, same run)"
 payload=$(python3 -c 'import json; print(json.dumps({"event_id": "x", "request_ref": "r", "status": "success", "padding": "x" * 1100}))')
@@ -117,35 +66,26 @@ psql "$DATABASE_URL" -qc "DROP TABLE pgb_events; DROP TABLE pgb_collections;" -c
 start_receiver; start_processors 2
 say "P1: $P1_EVENTS signed 1 KB deliveries (10% duplicates), $CONNECTIONS connections, 1 receiver + 2 processors"
 status=0
-"$BIN/loadgen" ingest --run p1 --provider bench --concurrency "$CONNECTIONS" --addr 127.0.0.1:18080 \
-  --events "$P1_EVENTS" --collections 1000 --out "$OUT/p1.json" --drain-timeout-secs 180 || status=1
+run_p1 p1 "$OUT/p1.json" || status=1
 receiver_rss=$(peak_rss_mb "$receiver_pid"); processor_rss=$(peak_rss_mb "${processor_pids[0]}")
 
 p1_rate=$(python3 -c "import json; print(json.load(open('$OUT/p1.json'))['ingest_per_sec'])")
 half=$(python3 -c "print(round($p1_rate / 2))")
 say "P3: end-to-end lag at half the P1 rate ($half/s)"
-"$BIN/loadgen" ingest --run p3 --provider bench --concurrency "$CONNECTIONS" --addr 127.0.0.1:18080 \
+"$BIN/loadgen" ingest --run p3 --provider bench --concurrency "$CONNECTIONS" --addr "127.0.0.1:$RECEIVER_PORT" \
   --events "$(python3 -c "print(min(30000, round($half * 12)))")" --rate "$half" --collections 1000 \
   --out "$OUT/p3.json" --drain-timeout-secs 120 || status=1
 
 say "P1 again, processors stopped: the receiver's own ceiling on this machine (not a target)"
 stop_services
 start_receiver
-"$BIN/loadgen" ingest --run p1r --provider bench --concurrency "$CONNECTIONS" --addr 127.0.0.1:18080 \
+"$BIN/loadgen" ingest --run p1r --provider bench --concurrency "$CONNECTIONS" --addr "127.0.0.1:$RECEIVER_PORT" \
   --events "$P1_EVENTS" --collections 1000 --out "$OUT/p1-receiver-only.json" --drain-timeout-secs 0 || status=1
 # Not to be processed: P2 must time its own backlog only.
 psql "$DATABASE_URL" -qc "DELETE FROM webhook_events WHERE dedup_key LIKE 'p1r-%'"
 
 say "P2: 2 processors drain a $P2_EVENTS-event backlog over 1k collections (Redis locks)"
-stop_services
-"$BIN/loadgen" backlog --run p2 --provider bench --events "$P2_EVENTS" --collections 1000 --duplicates 0 --out "$OUT/p2-backlog.json"
-# The clock starts before the processors do.
-"$BIN/loadgen" drain --run p2 --provider bench --events "$P2_EVENTS" --collections 1000 --duplicates 0 \
-  --out "$OUT/p2.json" --drain-timeout-secs 240 & drain_pid=$!
-sleep 0.5
-start_processors 2
-wait "$drain_pid" || status=1
-stop_services
+run_p2 p2 "$OUT/p2.json" || status=1
 
 # matplotlib for the plot, in a venv of its own (first run only).
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/webhook-inbox/bench-venv
