@@ -36,10 +36,9 @@ pool_size = 24
 [receiver]
 bind = "127.0.0.1:$RECEIVER_PORT"
 workers = 2
+# The processor runs with its defaults (batch_size, concurrency), as an operator would.
 [processor]
 metrics_addr = "127.0.0.1:0"
-batch_size = 100
-concurrency = 16
 poll_interval_ms = 500
 [log]
 level = "warn"

@@ -165,8 +165,8 @@ impl Default for ProcessorSettings {
     fn default() -> Self {
         ProcessorSettings {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
-            batch_size: 50,
-            concurrency: 8,
+            batch_size: 200,
+            concurrency: 4,
             poll_interval_ms: 1_000,
             lease_secs: 300,
             lock_wait_ms: 10_000,
