@@ -3,7 +3,7 @@
 # table, fills it with SCALE_ROWS (default 5M) historical rows in SQL, runs them again the same
 # way, and prints each figure full vs empty against "within 15 %". Every phase ends with loadgen's
 # invariant check; the exit code is non-zero only when one fails. Results:
-# target/bench/results-scale.json. About 15 minutes after the build; benchmark on a quiet machine.
+# target/bench/results-scale.json. About 3-4 minutes after the build on a quiet machine (15 on a busy one); benchmark on a quiet machine.
 set -euo pipefail
 DB=${SCALE_DB:-inbox_bench_scale}
 RECEIVER_PORT=${SCALE_PORT:-18090} # not make bench's, so both can run (on a busy machine)
