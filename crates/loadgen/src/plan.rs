@@ -59,11 +59,14 @@ pub fn make(settings: &PlanSettings) -> Plan {
         let statuses: Vec<_> = (0..share)
             .map(|i| path[(i * path.len() / share.max(1)).min(2)])
             .collect();
-        expected.push(if statuses.is_empty() {
-            CollectionStatus::Initiated
-        } else {
-            terminal
-        });
+        // The path only goes forward, so its last step is where the rule leaves the collection
+        // (the terminal one only when the collection has 3 or more events).
+        expected.push(
+            statuses
+                .last()
+                .copied()
+                .unwrap_or(CollectionStatus::Initiated),
+        );
         per_collection.push(statuses);
     }
     // Interleave collections (deliveries about many payments arrive at once), in path order.
@@ -171,5 +174,23 @@ mod tests {
             parsed["request_ref"].as_str().unwrap(),
             request_ref("t", plan.deliveries[0].collection)
         );
+    }
+
+    #[test]
+    fn a_short_path_expects_its_highest_step() {
+        // 2 events per collection: PENDING then PROCESSING, no terminal one.
+        let plan = make(&PlanSettings {
+            run: "t".into(),
+            events: 100,
+            collections: 50,
+            duplicate_ratio: 0.0,
+            reorder_ratio: 0.0,
+            body_bytes: 512,
+            seed: 7,
+        });
+        assert!(plan
+            .expected
+            .iter()
+            .all(|s| *s == CollectionStatus::Processing));
     }
 }
