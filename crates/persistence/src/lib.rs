@@ -18,7 +18,7 @@ pub use connection::{write_transaction, Backend, DatabaseUrl, DbConnection, Sqli
 pub use error::StoreError;
 pub use migrate::run_migrations;
 pub use models::apply::{apply_decision, Applied, ApplyRequest};
-pub use models::apply_batch::{apply_batch, BatchItem, BatchOutcome};
+pub use models::apply_batch::{apply_batch, apply_claimed, BatchItem, BatchOutcome};
 pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };
@@ -26,8 +26,9 @@ pub use models::event_admin::{
     count_purgeable, list_events, purge_batch, replay_event, EventFilter, Replayed,
 };
 pub use models::events::{
-    claim_events, find_event, mark_failed, notify_new_events, record_event, schedule_retry,
-    EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
+    claim_events, find_event, lease_events, lock_claimable, mark_claimed_failed, mark_failed,
+    notify_new_events, record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded,
+    WebhookEvent, NEW_EVENTS_CHANNEL,
 };
 pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
 pub use models::stats::{stats, Stats};

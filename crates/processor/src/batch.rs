@@ -32,17 +32,17 @@ use crate::metrics::{LockBackend, Tally};
 use crate::settle::{fail, give_back, lag_of, retry_or_fail};
 
 /// Who decided, in `collection_transitions.actor`.
-const ACTOR: &str = "processor";
+pub(crate) const ACTOR: &str = "processor";
 /// Pauses between rounds that found every lock busy grow from the first to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const LAST_PAUSE: Duration = Duration::from_millis(100);
 
 /// What an event asks for.
 #[derive(Debug, Clone)]
-struct Target {
-    request_ref: String,
-    status: CollectionStatus,
-    provider_ref: Option<String>,
+pub(crate) struct Target {
+    pub(crate) request_ref: String,
+    pub(crate) status: CollectionStatus,
+    pub(crate) provider_ref: Option<String>,
 }
 
 /// One payment in hand: its queue, and the events taken from it and not finished yet.
@@ -312,7 +312,7 @@ async fn finish(
 
 /// Permanent problems are the event's own: no configured provider, no request_ref, no status
 /// or one no rule knows. Retrying cannot help; an operator can fix and replay.
-fn read_target(
+pub(crate) fn read_target(
     providers: &BTreeMap<String, Provider>,
     event: &WebhookEvent,
 ) -> Result<Target, String> {
@@ -345,7 +345,12 @@ fn read_target(
     })
 }
 
-fn recorded(shared: &Shared, event: &WebhookEvent, request_ref: &str, decision: Decision) -> Tally {
+pub(crate) fn recorded(
+    shared: &Shared,
+    event: &WebhookEvent,
+    request_ref: &str,
+    decision: Decision,
+) -> Tally {
     shared.metrics.lag(lag_of(event));
     if decision.outcome == Outcome::SkippedTerminal {
         tracing::info!(event_id = %event.id, %request_ref, "{}", decision.reason());

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Shared;
 use crate::batch::run_batch;
+use crate::direct;
 use crate::inflight::{group, InFlight, QueueKey};
 use crate::settle::give_back;
 
@@ -28,6 +29,10 @@ pub(crate) struct Driver {
     slots: Arc<Semaphore>,
     inflight: InFlight,
     cancel: CancellationToken,
+    /// After a failed direct claim, the next one leases (see `claim`).
+    lease_next: bool,
+    /// Events claimed so far, directly or leased.
+    claimed: usize,
 }
 
 impl Driver {
@@ -39,6 +44,8 @@ impl Driver {
             slots,
             inflight: InFlight::default(),
             cancel,
+            lease_next: false,
+            claimed: 0,
         }
     }
 
@@ -51,10 +58,22 @@ impl Driver {
             if self.cancel.is_cancelled() {
                 break;
             }
-            let events = match self.claim().await {
-                Ok(events) => {
+            let cancel = self.cancel.clone();
+            let claimed = tokio::select! {
+                biased;
+                claimed = self.claim() => claimed,
+                _ = cancel.cancelled() => {
+                    // A direct claim's transaction may be waiting in the database: it is left
+                    // to finish or to roll back when the process ends; its events are not lost
+                    // either way.
+                    tracing::info!("Shutting down during a claim: its transaction is abandoned");
+                    break;
+                }
+            };
+            let (events, full) = match claimed {
+                Ok(claimed) => {
                     failures = 0;
-                    events
+                    claimed
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -66,7 +85,6 @@ impl Driver {
                     }
                 }
             };
-            let full = events.len() >= self.shared.batch_size;
             self.dispatch(events).await;
             if full {
                 continue;
@@ -86,22 +104,23 @@ impl Driver {
     pub(crate) async fn run_until_idle(mut self) -> Result<usize, StoreError> {
         let mut claimed = 0;
         loop {
-            let events = match self.claim().await {
-                Ok(events) => events,
+            let count_before = self.claimed;
+            let (events, full) = match self.claim().await {
+                Ok(claimed) => claimed,
                 Err(error) => {
                     self.join_all().await;
                     return Err(error);
                 }
             };
-            if events.is_empty() {
+            let count = self.claimed - count_before;
+            if count == 0 {
                 if self.tasks.is_empty() {
                     return Ok(claimed);
                 }
                 self.join_all().await;
                 continue;
             }
-            claimed += events.len();
-            let full = events.len() >= self.shared.batch_size;
+            claimed += count;
             self.dispatch(events).await;
             if !full {
                 self.join_all().await;
@@ -109,13 +128,34 @@ impl Driver {
         }
     }
 
-    async fn claim(&self) -> Result<Vec<WebhookEvent>, StoreError> {
+    /// Claims a batch: directly (`direct`) unless the last direct claim failed, then once with
+    /// leases (`claim_events`), so that an event that makes the direct transaction fail is
+    /// leased and counted like any other. Returns the leased events and whether the claim was
+    /// full (more is waiting).
+    async fn claim(&mut self) -> Result<(Vec<WebhookEvent>, bool), StoreError> {
+        if !self.lease_next {
+            match direct::claim(&self.shared, &self.inflight).await {
+                Ok((leased, claimed)) => {
+                    self.claimed += claimed;
+                    return Ok((leased, claimed >= self.shared.batch_size));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "A direct claim failed: the next claim leases");
+                    self.lease_next = true;
+                    return Err(error);
+                }
+            }
+        }
+        self.lease_next = false;
         let limit = i64::try_from(self.shared.batch_size).unwrap_or(i64::MAX);
         let lease = self.shared.lease;
-        run_blocking(&self.shared.pool, move |conn| {
+        let events = run_blocking(&self.shared.pool, move |conn| {
             claim_events(conn, limit, now(), lease)
         })
-        .await
+        .await?;
+        self.claimed += events.len();
+        let full = events.len() >= self.shared.batch_size;
+        Ok((events, full))
     }
 
     /// Hands each payment's events to its running queue, or opens queues for them and starts

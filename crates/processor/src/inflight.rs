@@ -16,7 +16,7 @@ pub(crate) enum QueueKey {
 }
 
 impl QueueKey {
-    fn of(event: &WebhookEvent) -> QueueKey {
+    pub(crate) fn of(event: &WebhookEvent) -> QueueKey {
         match &event.request_ref {
             Some(reference) if !reference.trim().is_empty() => QueueKey::Payment(reference.clone()),
             _ => QueueKey::Alone(event.id),
@@ -49,6 +49,11 @@ impl InFlight {
     fn queues(&self) -> MutexGuard<'_, HashMap<QueueKey, VecDeque<WebhookEvent>>> {
         // Nothing holding this lock can panic half-way; a poisoned map is still consistent.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a queue of this payment is in hand.
+    pub(crate) fn contains(&self, key: &QueueKey) -> bool {
+        self.queues().contains_key(key)
     }
 
     /// Appends to the payment's running queue; hands the events back when none runs.

@@ -9,6 +9,7 @@
 mod app;
 mod batch;
 mod claim_loop;
+mod direct;
 mod error;
 mod http;
 mod inflight;

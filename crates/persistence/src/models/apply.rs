@@ -63,7 +63,7 @@ pub fn apply_decision(
             return Ok(Applied::StaleStatus { current });
         }
         if let Some(event) = request.event_id {
-            let marked = settle_received(conn, &[event], Settle::Processed(request.now))?;
+            let marked = settle_received(conn, &[event], Settle::Processed(request.now), false)?;
             if marked.is_empty() {
                 return Err(Abort::Rollback(Applied::EventAlreadyFinished));
             }

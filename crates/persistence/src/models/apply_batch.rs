@@ -64,6 +64,35 @@ pub fn apply_batch(
         return Ok(Vec::new());
     }
     write_transaction(conn, |conn| {
+        decide_and_write(conn, items, database_locks, actor, now, false)
+    })
+}
+
+/// `apply_batch` for events the caller claimed in its own, still open, transaction
+/// (`lock_claimable`): the same work, inside that transaction, and each event marked also counts
+/// its claim (no lease did). Nothing is committed here.
+pub fn apply_claimed(
+    conn: &mut DbConnection,
+    items: &[BatchItem],
+    database_locks: Option<&dyn Fn(&str) -> String>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    decide_and_write(conn, items, database_locks, actor, now, true)
+}
+
+fn decide_and_write(
+    conn: &mut DbConnection,
+    items: &[BatchItem],
+    database_locks: Option<&dyn Fn(&str) -> String>,
+    actor: &str,
+    now: DateTime<Utc>,
+    count_attempt: bool,
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    {
         let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; items.len()];
         if let Some(lock_name) = database_locks {
             let refs: Vec<&str> = distinct(items.iter().map(|i| i.request_ref.as_str()));
@@ -108,9 +137,10 @@ pub fn apply_batch(
             .filter(|(_, o)| o.is_none())
             .map(|(i, _)| i.event_id)
             .collect();
-        let marked: HashSet<Uuid> = settle_received(conn, &candidates, Settle::Processed(now))?
-            .into_iter()
-            .collect();
+        let marked: HashSet<Uuid> =
+            settle_received(conn, &candidates, Settle::Processed(now), count_attempt)?
+                .into_iter()
+                .collect();
 
         let mut transitions: Vec<Audit> = Vec::new();
         // An event can come twice (claimed again by the same processor after its lease ran
@@ -150,7 +180,7 @@ pub fn apply_batch(
             .into_iter()
             .map(|o| o.unwrap_or(BatchOutcome::AlreadyFinished))
             .collect())
-    })
+    }
 }
 
 /// One collection as the batch leaves it.

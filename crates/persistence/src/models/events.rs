@@ -258,6 +258,70 @@ pub fn claim_events(
     Ok(claimed)
 }
 
+/// Locks up to `limit` of the oldest claimable events for the caller's transaction without
+/// writing them: PostgreSQL `FOR UPDATE SKIP LOCKED`; on SQLite the caller's immediate
+/// transaction already excludes other claimers. Before it commits, the caller settles each of
+/// them (`apply_claimed`, `mark_claimed_failed`) or leases it (`lease_events`); what it does not
+/// touch is claimable again at once. Returned oldest first.
+pub fn lock_claimable(
+    conn: &mut DbConnection,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<WebhookEvent>, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    let query = webhook_events
+        .filter(status.eq(EventStatus::Received.as_str()))
+        .filter(next_attempt_at.le(SqlTime(now)))
+        .order(next_attempt_at.asc())
+        .limit(limit);
+    let mut rows: Vec<WebhookEvent> = match conn {
+        DbConnection::Pg(c) => query
+            .for_update()
+            .skip_locked()
+            .select(WebhookEvent::as_select())
+            .load(c)?,
+        DbConnection::Sqlite(c) => query.select(WebhookEvent::as_select()).load(c)?,
+    };
+    rows.sort_by_key(|e| (e.received_at, e.id));
+    Ok(rows)
+}
+
+/// Leases events the caller holds (`lock_claimable`) as `claim_events` would have: counts the
+/// claim and hides them from other claimers until `until`. Returned oldest first.
+pub fn lease_events(
+    conn: &mut DbConnection,
+    ids: &[Uuid],
+    until: DateTime<Utc>,
+) -> Result<Vec<WebhookEvent>, StoreError> {
+    use crate::schema::webhook_events::dsl::*;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
+    // By primary key only (no status filter: the caller holds the rows, still RECEIVED).
+    let target = webhook_events.filter(id.eq_any(&ids));
+    let mut rows: Vec<WebhookEvent> = per_backend!(conn, |c| diesel::update(target)
+        .set((
+            attempts.eq(attempts + 1),
+            next_attempt_at.eq(SqlTime(until))
+        ))
+        .returning(WebhookEvent::as_returning())
+        .get_results(c))?;
+    rows.sort_by_key(|e| (e.received_at, e.id));
+    Ok(rows)
+}
+
+/// Ends as FAILED an event the caller claimed in its own transaction (`lock_claimable`),
+/// counting the claim.
+pub fn mark_claimed_failed(
+    conn: &mut DbConnection,
+    event: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(settle_received(conn, &[event], Settle::Failed(now, error), true)?.len() == 1)
+}
+
 fn lease_delta(lease: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
 }
@@ -282,10 +346,14 @@ pub(crate) enum Settle<'a> {
 /// statistics say almost nothing is RECEIVED (the normal state, and a backlog of a few percent
 /// does not trigger a re-analyse) the planner walks that index, i.e. the whole backlog, for each
 /// event: measured 26x slower with 5M rows and a 100k backlog.
+///
+/// `count_attempt` also counts a claim: for events claimed and settled in one transaction
+/// (`lock_claimable`), which no lease counted.
 pub(crate) fn settle_received(
     conn: &mut DbConnection,
     ids: &[Uuid],
     settle: Settle<'_>,
+    count_attempt: bool,
 ) -> Result<Vec<Uuid>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -295,9 +363,10 @@ pub(crate) fn settle_received(
         Settle::Failed(at, error) => (EventStatus::Failed, Some(error), Some(at), None),
         Settle::Retry(at, error) => (EventStatus::Received, Some(error), None, Some(at)),
     };
+    let claims = i32::from(count_attempt);
     match conn {
         DbConnection::Pg(c) => {
-            use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
+            use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamptz};
             #[derive(QueryableByName)]
             struct Id {
                 #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -310,7 +379,8 @@ pub(crate) fn settle_received(
                    WHERE id = ANY($1::text[]::uuid[]) FOR UPDATE) \
                  UPDATE webhook_events AS w SET status = $2, last_error = $3, \
                    processed_at = COALESCE($4, w.processed_at), \
-                   next_attempt_at = COALESCE($5, w.next_attempt_at) \
+                   next_attempt_at = COALESCE($5, w.next_attempt_at), \
+                   attempts = w.attempts + $6 \
                  FROM locked WHERE w.id = locked.id AND locked.status = 'RECEIVED' \
                  RETURNING w.id",
             )
@@ -319,6 +389,7 @@ pub(crate) fn settle_received(
             .bind::<Nullable<Text>, _>(error)
             .bind::<Nullable<Timestamptz>, _>(finished_at)
             .bind::<Nullable<Timestamptz>, _>(retry_at)
+            .bind::<Integer, _>(claims)
             .load(c)?;
             Ok(rows.into_iter().map(|row| row.id).collect())
         }
@@ -334,6 +405,7 @@ pub(crate) fn settle_received(
                         status.eq(EventStatus::Processed.as_str()),
                         processed_at.eq(SqlTime(at)),
                         last_error.eq(None::<String>),
+                        attempts.eq(attempts + claims),
                     ))
                     .returning(id)
                     .get_results(c)?,
@@ -342,11 +414,16 @@ pub(crate) fn settle_received(
                         status.eq(EventStatus::Failed.as_str()),
                         processed_at.eq(SqlTime(at)),
                         last_error.eq(error),
+                        attempts.eq(attempts + claims),
                     ))
                     .returning(id)
                     .get_results(c)?,
                 Settle::Retry(at, error) => diesel::update(target)
-                    .set((next_attempt_at.eq(SqlTime(at)), last_error.eq(error)))
+                    .set((
+                        next_attempt_at.eq(SqlTime(at)),
+                        last_error.eq(error),
+                        attempts.eq(attempts + claims),
+                    ))
                     .returning(id)
                     .get_results(c)?,
             };
@@ -363,7 +440,7 @@ pub fn mark_failed(
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    Ok(settle_received(conn, &[event], Settle::Failed(now, error))?.len() == 1)
+    Ok(settle_received(conn, &[event], Settle::Failed(now, error), false)?.len() == 1)
 }
 
 /// Makes a RECEIVED event claimable again at `at`, keeping the reason of this failed attempt.
@@ -374,7 +451,7 @@ pub fn schedule_retry(
     at: DateTime<Utc>,
     error: &str,
 ) -> Result<bool, StoreError> {
-    Ok(settle_received(conn, &[event], Settle::Retry(at, error))?.len() == 1)
+    Ok(settle_received(conn, &[event], Settle::Retry(at, error), false)?.len() == 1)
 }
 
 pub fn find_event(

@@ -4,9 +4,10 @@
 use domain::{CollectionStatus, Outcome};
 use persistence::lock::with_database_lock;
 use persistence::{
-    apply_batch, collection_history, create_collection, find_collection, find_event, mark_failed,
-    now, record_event, BatchItem, BatchOutcome, DbConnection, EventStatus, NewCollection,
-    NewWebhookEvent,
+    apply_batch, apply_claimed, collection_history, create_collection, find_collection, find_event,
+    lease_events, lock_claimable, mark_claimed_failed, mark_failed, now, record_event,
+    write_transaction, BatchItem, BatchOutcome, DbConnection, EventStatus, NewCollection,
+    NewWebhookEvent, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -18,6 +19,7 @@ use CollectionStatus::*;
 on_both_backends!(
     a_batch_decides_each_collection_in_order,
     missing_finished_and_repeated_events_write_nothing,
+    a_direct_claim_settles_or_leases_each_event_and_counts_one_attempt,
 );
 
 fn lock_name(request_ref: &str) -> String {
@@ -186,4 +188,67 @@ fn a_busy_database_lock_leaves_its_payment_out() {
             .status,
         Initiated
     );
+}
+
+fn a_direct_claim_settles_or_leases_each_event_and_counts_one_attempt(db: TestDb) {
+    create_collection(&mut db.conn(), &NewCollection::initiated("A"), now()).unwrap();
+    let decided = new_event(&db, "d1", "A");
+    let failed = new_event(&db, "d2", "A");
+    let leased = new_event(&db, "d3", "LATER");
+    let at = now();
+    let until = at + chrono::TimeDelta::seconds(60);
+
+    let (claimed, outcomes, leased_rows) = write_transaction(&mut db.conn(), |conn| {
+        let claimed = lock_claimable(conn, 10, at)?;
+        let outcomes = apply_claimed(conn, &[item(decided, "A", Pending)], None, "processor", at)?;
+        assert!(mark_claimed_failed(conn, failed, "no status", at)?);
+        let leased_rows = lease_events(conn, &[leased], until)?;
+        Ok::<_, StoreError>((claimed, outcomes, leased_rows))
+    })
+    .unwrap();
+
+    let ids: Vec<Uuid> = claimed.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![decided, failed, leased], "oldest first");
+    assert_eq!(outcome_of(&outcomes[0]), Some(Outcome::Applied));
+    assert_eq!(leased_rows.len(), 1);
+    for (id, status) in [
+        (decided, EventStatus::Processed),
+        (failed, EventStatus::Failed),
+        (leased, EventStatus::Received),
+    ] {
+        let event = find_event(&mut db.conn(), id).unwrap().unwrap();
+        assert_eq!(event.status, status);
+        assert_eq!(event.attempts, 1, "one claim, counted once");
+    }
+    let hidden = find_event(&mut db.conn(), leased).unwrap().unwrap();
+    assert_eq!(hidden.next_attempt_at, until);
+    // Nothing is claimable now: two settled, one leased.
+    let again = write_transaction(&mut db.conn(), |conn| lock_claimable(conn, 10, at)).unwrap();
+    assert!(again.is_empty());
+}
+
+/// Two direct claimers at once never lock the same event.
+#[test]
+fn concurrent_direct_claims_skip_each_others_events() {
+    let Some(db) =
+        crate::helpers::postgres("apply_batch::concurrent_direct_claims_skip_each_others_events")
+    else {
+        return;
+    };
+    for n in 0..20 {
+        new_event(&db, &format!("c{n}"), "A");
+    }
+    let at = now();
+    let mut first = db.conn();
+    let mut second = db.conn();
+    let both = write_transaction(&mut first, |a| {
+        let mine = lock_claimable(a, 12, at)?;
+        let theirs = write_transaction(&mut second, |b| lock_claimable(b, 12, at))?;
+        Ok::<_, StoreError>((mine, theirs))
+    })
+    .unwrap();
+    let mine: std::collections::HashSet<Uuid> = both.0.iter().map(|e| e.id).collect();
+    let theirs: std::collections::HashSet<Uuid> = both.1.iter().map(|e| e.id).collect();
+    assert_eq!((mine.len(), theirs.len()), (12, 8));
+    assert!(mine.is_disjoint(&theirs));
 }

@@ -128,8 +128,9 @@ async fn a_killed_processor_loses_nothing_and_applies_nothing_twice() {
         .iter()
         .filter(|e| e.status == EventStatus::Received && e.attempts > 0)
         .count();
+    // Often none: a direct claim decides its events in the transaction that claims them, and
+    // the kill rolls back the one in progress.
     let done_before = count_with_status(&env.db, EventStatus::Processed);
-    assert!(in_hand > 0, "killed between batches: nothing was in hand");
 
     let mut second = spawn(&config, dir.path().join("second.log"));
     eventually(
@@ -197,10 +198,9 @@ async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
         "exit took {took:?}, more than the {grace:?} grace"
     );
     assert!(log.contains("SIGTERM received"), "{log}");
-    // Events claimed but not started were handed back, not left to their lease.
-    assert!(log.contains("Gave back"), "{log}");
-
-    // Nothing hidden behind a lease: what was not finished is claimable at once.
+    // Nothing hidden behind a lease: events leased but not started were handed back, and a
+    // direct claim in progress was finished or rolled back; what was not finished is claimable
+    // at once.
     assert_eq!(leased(&env), 0);
     let processed = count_with_status(&env.db, EventStatus::Processed);
     assert!(
@@ -281,7 +281,11 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
         took <= grace,
         "exit took {took:?}, more than the {grace:?} grace: {log}"
     );
-    assert!(log.contains("Shutdown grace of 1s ran out"), "{log}");
+    // The direct claim waiting for the row is abandoned; the process does not wait for it.
+    assert!(
+        log.contains("Shutting down during a claim: its transaction is abandoned"),
+        "{log}"
+    );
     // Its lease, not a lost event: it is still RECEIVED and comes back when the lease ends.
     let events = all_events(&env.db);
     assert_eq!(events[0].status, EventStatus::Received);
