@@ -45,6 +45,18 @@ pub(crate) struct Target {
     pub(crate) provider_ref: Option<String>,
 }
 
+impl Target {
+    /// What the decision transaction needs of `event`, which asks for this.
+    pub(crate) fn item(&self, event: &WebhookEvent) -> BatchItem {
+        BatchItem {
+            event_id: event.id,
+            request_ref: self.request_ref.clone(),
+            requested: self.status,
+            provider_ref: self.provider_ref.clone(),
+        }
+    }
+}
+
 /// One payment in hand: its queue, and the events taken from it and not finished yet.
 struct Payment {
     queue: QueueGuard,
@@ -168,12 +180,7 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
     let items: Vec<BatchItem> = in_round
         .iter()
         .flat_map(|&i| payments[i].held.iter())
-        .map(|(event, target)| BatchItem {
-            event_id: event.id,
-            request_ref: target.request_ref.clone(),
-            requested: target.status,
-            provider_ref: target.provider_ref.clone(),
-        })
+        .map(|(event, target)| target.item(event))
         .collect();
     let database_locks = backend == LockBackend::Database;
     let results = if items.is_empty() {

@@ -151,12 +151,7 @@ fn claim_in_transaction(
         to_lease.extend(waiting.into_iter().map(|(event, _)| event));
         let items: Vec<BatchItem> = locked
             .iter()
-            .map(|(event, target)| BatchItem {
-                event_id: event.id,
-                request_ref: target.request_ref.clone(),
-                requested: target.status,
-                provider_ref: target.provider_ref.clone(),
-            })
+            .map(|(event, target)| target.item(event))
             .collect();
         let lock_name: &dyn Fn(&str) -> String = &lock_key;
         let database_locks = (backend == LockBackend::Database).then_some(lock_name);
