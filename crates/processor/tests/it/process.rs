@@ -291,6 +291,72 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     assert_eq!(events[0].status, EventStatus::Received);
 }
 
+/// A direct claim that fails (here: a collection row held past `lock_wait_ms`) is followed by a
+/// leased claim, which counts the attempt; the rounds then finish the event once the row is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
+    let Some(env) = env_for("process::a_failed_direct_claim_is_followed_by_a_leased_one") else {
+        return;
+    };
+    let reference = format!("{}-held", crate::fixtures::unique_prefix());
+    create_collections(&env.db, std::slice::from_ref(&reference));
+    deliver(
+        &env.db,
+        &[crate::fixtures::Delivery::new(
+            &format!("{reference}-e"),
+            &reference,
+            domain::CollectionStatus::Success,
+        )],
+    );
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
+    let mut conn = env.db.conn();
+    let holder = std::thread::spawn(move || {
+        persistence::write_transaction(&mut conn, |conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(&format!(
+                "SELECT id FROM collections WHERE request_ref = '{reference}' FOR UPDATE"
+            ))?;
+            held_tx.send(()).unwrap();
+            let_go_rx.recv().unwrap();
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap()
+    });
+    held_rx.recv().unwrap();
+
+    let knobs = Knobs {
+        lock_wait_ms: 300,
+        lease_secs: 30,
+        ..Knobs::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(&env, &knobs));
+    let mut child = spawn(&config, dir.path().join("processor.log"));
+    eventually("the event to be leased", Duration::from_secs(30), || {
+        leased(&env) == 1
+    })
+    .await;
+    let event = all_events(&env.db).remove(0);
+    assert_eq!(event.attempts, 1, "the failed direct claim counted nothing");
+    let log = child.log_text();
+    assert!(
+        log.contains("A direct claim failed: the next claim leases"),
+        "{log}"
+    );
+
+    let_go_tx.send(()).unwrap();
+    holder.join().unwrap();
+    eventually("the event to be processed", Duration::from_secs(30), || {
+        count_with_status(&env.db, EventStatus::Processed) == 1
+    })
+    .await;
+    assert_eq!(all_events(&env.db)[0].attempts, 1);
+    child.terminate();
+    let status = child.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}: {}", child.log_text());
+}
+
 fn backend_pid(conn: &mut persistence::DbConnection) -> i32 {
     #[derive(diesel::QueryableByName)]
     struct Pid {
