@@ -11,7 +11,7 @@
 //! (`settle`). When a round's transaction fails for a reason other than an outage, its events
 //! are tried one by one, so one bad event cannot hold back its neighbours.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Shared;
 use crate::inflight::QueueGuard;
-use crate::lock::{lock_key, BatchLocks};
+use crate::lock::{lock_key, lock_names};
 use crate::metrics::{LockBackend, Tally};
 use crate::settle::{fail, give_back, lag_of, retry_or_fail};
 
@@ -66,8 +66,8 @@ struct Payment {
 }
 
 impl Payment {
-    fn lock_name(&self) -> Option<String> {
-        self.held.first().map(|(_, t)| lock_key(&t.request_ref))
+    fn request_ref(&self) -> Option<&str> {
+        self.held.first().map(|(_, t)| t.request_ref.as_str())
     }
 }
 
@@ -147,33 +147,17 @@ async fn refill(shared: &Shared, payments: &mut Vec<Payment>) {
 /// settle every event that ended, time out the payments that waited too long. Returns whether
 /// any event ended.
 async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
-    let mut names: Vec<String> = payments.iter().filter_map(Payment::lock_name).collect();
-    names.sort();
-    names.dedup();
+    let names = lock_names(payments.iter().filter_map(Payment::request_ref));
     if names.is_empty() {
         // Only payments whose new events all failed: they close at the next refill.
         return true;
     }
     let locks = shared.locks.try_lock_batch(&names).await;
-    let backend = match &locks {
-        BatchLocks::Redis { .. } => LockBackend::Redis,
-        BatchLocks::Database => LockBackend::Database,
-    };
-    let had: HashMap<&str, bool> = match &locks {
-        BatchLocks::Redis { had, .. } => names
-            .iter()
-            .zip(had)
-            .map(|(n, h)| (n.as_str(), *h))
-            .collect(),
-        BatchLocks::Database => names.iter().map(|n| (n.as_str(), true)).collect(),
-    };
+    let backend = locks.backend();
     let in_round: Vec<usize> = payments
         .iter()
         .enumerate()
-        .filter(|(_, p)| {
-            p.lock_name()
-                .is_some_and(|name| had.get(name.as_str()) == Some(&true))
-        })
+        .filter(|(_, p)| p.request_ref().is_some_and(|r| locks.allows(&lock_key(r))))
         .map(|(i, _)| i)
         .collect();
 
@@ -239,7 +223,7 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
         progressed = true;
         payment.waiting_since = None;
         shared.metrics.lock_timeout(backend, waited);
-        let name = payment.lock_name().unwrap_or_default();
+        let name = payment.request_ref().map(lock_key).unwrap_or_default();
         let label = match backend {
             LockBackend::Redis => "Redis",
             LockBackend::Database => "database",

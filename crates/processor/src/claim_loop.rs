@@ -31,8 +31,14 @@ pub(crate) struct Driver {
     cancel: CancellationToken,
     /// After a failed direct claim, the next one leases (see `claim`).
     lease_next: bool,
-    /// Events claimed so far, directly or leased.
-    claimed: usize,
+}
+
+/// What one claim took.
+struct Claim {
+    /// Events leased, for the batch rounds (a direct claim settled the others).
+    leased: Vec<WebhookEvent>,
+    /// Events claimed in all, directly or leased.
+    count: usize,
 }
 
 impl Driver {
@@ -45,7 +51,6 @@ impl Driver {
             inflight: InFlight::default(),
             cancel,
             lease_next: false,
-            claimed: 0,
         }
     }
 
@@ -70,10 +75,10 @@ impl Driver {
                     break;
                 }
             };
-            let (events, full) = match claimed {
-                Ok(claimed) => {
+            let claim = match claimed {
+                Ok(claim) => {
                     failures = 0;
-                    claimed
+                    claim
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -85,7 +90,8 @@ impl Driver {
                     }
                 }
             };
-            self.dispatch(events).await;
+            let full = claim.count >= self.shared.batch_size;
+            self.dispatch(claim.leased).await;
             if full {
                 continue;
             }
@@ -104,24 +110,23 @@ impl Driver {
     pub(crate) async fn run_until_idle(mut self) -> Result<usize, StoreError> {
         let mut claimed = 0;
         loop {
-            let count_before = self.claimed;
-            let (events, full) = match self.claim().await {
-                Ok(claimed) => claimed,
+            let claim = match self.claim().await {
+                Ok(claim) => claim,
                 Err(error) => {
                     self.join_all().await;
                     return Err(error);
                 }
             };
-            let count = self.claimed - count_before;
-            if count == 0 {
+            if claim.count == 0 {
                 if self.tasks.is_empty() {
                     return Ok(claimed);
                 }
                 self.join_all().await;
                 continue;
             }
-            claimed += count;
-            self.dispatch(events).await;
+            claimed += claim.count;
+            let full = claim.count >= self.shared.batch_size;
+            self.dispatch(claim.leased).await;
             if !full {
                 self.join_all().await;
             }
@@ -130,15 +135,11 @@ impl Driver {
 
     /// Claims a batch: directly (`direct`) unless the last direct claim failed, then once with
     /// leases (`claim_events`), so that an event that makes the direct transaction fail is
-    /// leased and counted like any other. Returns the leased events and whether the claim was
-    /// full (more is waiting).
-    async fn claim(&mut self) -> Result<(Vec<WebhookEvent>, bool), StoreError> {
+    /// leased and counted like any other.
+    async fn claim(&mut self) -> Result<Claim, StoreError> {
         if !self.lease_next {
             match direct::claim(&self.shared, &self.inflight).await {
-                Ok((leased, claimed)) => {
-                    self.claimed += claimed;
-                    return Ok((leased, claimed >= self.shared.batch_size));
-                }
+                Ok((leased, count)) => return Ok(Claim { leased, count }),
                 Err(error) => {
                     tracing::warn!(%error, "A direct claim failed: the next claim leases");
                     self.lease_next = true;
@@ -149,13 +150,14 @@ impl Driver {
         self.lease_next = false;
         let limit = i64::try_from(self.shared.batch_size).unwrap_or(i64::MAX);
         let lease = self.shared.lease;
-        let events = run_blocking(&self.shared.pool, move |conn| {
+        let leased = run_blocking(&self.shared.pool, move |conn| {
             claim_events(conn, limit, now(), lease)
         })
         .await?;
-        self.claimed += events.len();
-        let full = events.len() >= self.shared.batch_size;
-        Ok((events, full))
+        Ok(Claim {
+            count: leased.len(),
+            leased,
+        })
     }
 
     /// Hands each payment's events to its running queue, or opens queues for them and starts

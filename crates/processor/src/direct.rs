@@ -28,7 +28,7 @@ use tokio::runtime::Handle;
 use crate::app::Shared;
 use crate::batch::{read_target, recorded, Target, ACTOR};
 use crate::inflight::{InFlight, QueueKey};
-use crate::lock::{lock_key, BatchLocks};
+use crate::lock::{lock_key, lock_names, BatchLocks};
 use crate::metrics::{LockBackend, Tally};
 use crate::settle::lag_of;
 
@@ -123,31 +123,14 @@ fn claim_in_transaction(
         }
     }
 
-    let mut names: Vec<String> = candidates
-        .iter()
-        .map(|(_, t)| lock_key(&t.request_ref))
-        .collect();
-    names.sort();
-    names.dedup();
+    let names = lock_names(candidates.iter().map(|(_, t)| t.request_ref.as_str()));
     if !names.is_empty() {
         let locks = handle.block_on(shared.locks.try_lock_batch(&names));
-        let backend = match &locks {
-            BatchLocks::Redis { .. } => LockBackend::Redis,
-            BatchLocks::Database => LockBackend::Database,
-        };
-        let busy: std::collections::HashSet<String> = match &locks {
-            BatchLocks::Redis { had, .. } => names
-                .iter()
-                .zip(had)
-                .filter(|(_, had)| !**had)
-                .map(|(n, _)| n.clone())
-                .collect(),
-            BatchLocks::Database => Default::default(),
-        };
-        *taken = Some(locks);
+        let backend = locks.backend();
         let (locked, waiting): (Vec<_>, Vec<_>) = candidates
             .into_iter()
-            .partition(|(_, t)| !busy.contains(&lock_key(&t.request_ref)));
+            .partition(|(_, t)| locks.allows(&lock_key(&t.request_ref)));
+        *taken = Some(locks);
         to_lease.extend(waiting.into_iter().map(|(event, _)| event));
         let items: Vec<BatchItem> = locked
             .iter()

@@ -61,6 +61,7 @@ pub fn apply_batch(
     now: DateTime<Utc>,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
     if items.is_empty() {
+        // No transaction for nothing.
         return Ok(Vec::new());
     }
     write_transaction(conn, |conn| {
@@ -78,9 +79,6 @@ pub fn apply_claimed(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
     decide_and_write(conn, items, database_locks, actor, now, true)
 }
 
@@ -92,95 +90,93 @@ fn decide_and_write(
     now: DateTime<Utc>,
     count_attempt: bool,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
-    {
-        let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; items.len()];
-        if let Some(lock_name) = database_locks {
-            let refs: Vec<&str> = distinct(items.iter().map(|i| i.request_ref.as_str()));
-            let names: Vec<String> = refs.iter().map(|r| lock_name(r)).collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let had = try_database_locks(conn, &names)?;
-            let busy: HashSet<&str> = refs
-                .iter()
-                .zip(had)
-                .filter(|(_, had)| !had)
-                .map(|(r, _)| *r)
-                .collect();
-            for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
-                if busy.contains(item.request_ref.as_str()) {
-                    *outcome = Some(BatchOutcome::LockBusy);
-                }
-            }
-        }
-
-        let wanted = distinct(
-            items
-                .iter()
-                .zip(&outcomes)
-                .filter(|(_, o)| o.is_none())
-                .map(|(i, _)| i.request_ref.as_str()),
-        );
-        let mut states: HashMap<String, State> = lock_collections(conn, &wanted)?
-            .into_iter()
-            .map(|(id, request_ref, status)| (request_ref, State::new(id, status)))
+    let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; items.len()];
+    if let Some(lock_name) = database_locks {
+        let refs: Vec<&str> = distinct(items.iter().map(|i| i.request_ref.as_str()));
+        let names: Vec<String> = refs.iter().map(|r| lock_name(r)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let had = try_database_locks(conn, &names)?;
+        let busy: HashSet<&str> = refs
+            .iter()
+            .zip(had)
+            .filter(|(_, had)| !had)
+            .map(|(r, _)| *r)
             .collect();
         for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_none() && !states.contains_key(&item.request_ref) {
-                *outcome = Some(BatchOutcome::CollectionMissing);
+            if busy.contains(item.request_ref.as_str()) {
+                *outcome = Some(BatchOutcome::LockBusy);
             }
         }
+    }
 
-        // Only events still RECEIVED are decided: one whose lease ran out may have been
-        // finished by another processor meanwhile.
-        let candidates: Vec<Uuid> = items
+    let wanted = distinct(
+        items
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| o.is_none())
-            .map(|(i, _)| i.event_id)
-            .collect();
-        let marked: HashSet<Uuid> =
-            settle_received(conn, &candidates, Settle::Processed(now), count_attempt)?
-                .into_iter()
-                .collect();
-
-        let mut transitions: Vec<Audit> = Vec::new();
-        // An event can come twice (claimed again by the same processor after its lease ran
-        // out while it waited): only its first copy is decided.
-        let mut decided: HashSet<Uuid> = HashSet::new();
-        for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_some() {
-                continue;
-            }
-            if !marked.contains(&item.event_id) || !decided.insert(item.event_id) {
-                *outcome = Some(BatchOutcome::AlreadyFinished);
-                continue;
-            }
-            let state = states
-                .get_mut(&item.request_ref)
-                .ok_or_else(|| StoreError::NotFound(format!("collection {}", item.request_ref)))?;
-            let decision = decide(state.current, item.requested, Authority::Event);
-            if decision.outcome.changes_status() {
-                state.current = decision.requested;
-                state.changes += 1;
-                if state.provider_ref.is_none() {
-                    state.provider_ref.clone_from(&item.provider_ref);
-                }
-            }
-            transitions.push(Audit {
-                collection_id: state.id,
-                event_id: item.event_id,
-                decision,
-            });
-            *outcome = Some(BatchOutcome::Recorded(decision));
+            .map(|(i, _)| i.request_ref.as_str()),
+    );
+    let mut states: HashMap<String, State> = lock_collections(conn, &wanted)?
+        .into_iter()
+        .map(|(id, request_ref, status)| (request_ref, State::new(id, status)))
+        .collect();
+    for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_none() && !states.contains_key(&item.request_ref) {
+            *outcome = Some(BatchOutcome::CollectionMissing);
         }
-
-        let changed: Vec<&State> = states.values().filter(|s| s.changes > 0).collect();
-        update_collections(conn, &changed, now)?;
-        insert_transitions(conn, &transitions, actor, now)?;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(BatchOutcome::AlreadyFinished))
-            .collect())
     }
+
+    // Only events still RECEIVED are decided: one whose lease ran out may have been
+    // finished by another processor meanwhile.
+    let candidates: Vec<Uuid> = items
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_none())
+        .map(|(i, _)| i.event_id)
+        .collect();
+    let marked: HashSet<Uuid> =
+        settle_received(conn, &candidates, Settle::Processed(now), count_attempt)?
+            .into_iter()
+            .collect();
+
+    let mut transitions: Vec<Audit> = Vec::new();
+    // An event can come twice (claimed again by the same processor after its lease ran
+    // out while it waited): only its first copy is decided.
+    let mut decided: HashSet<Uuid> = HashSet::new();
+    for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
+        }
+        if !marked.contains(&item.event_id) || !decided.insert(item.event_id) {
+            *outcome = Some(BatchOutcome::AlreadyFinished);
+            continue;
+        }
+        let state = states
+            .get_mut(&item.request_ref)
+            .ok_or_else(|| StoreError::NotFound(format!("collection {}", item.request_ref)))?;
+        let decision = decide(state.current, item.requested, Authority::Event);
+        if decision.outcome.changes_status() {
+            state.current = decision.requested;
+            state.changes += 1;
+            if state.provider_ref.is_none() {
+                state.provider_ref.clone_from(&item.provider_ref);
+            }
+        }
+        transitions.push(Audit {
+            collection_id: state.id,
+            event_id: item.event_id,
+            decision,
+        });
+        *outcome = Some(BatchOutcome::Recorded(decision));
+    }
+
+    let changed: Vec<&State> = states.values().filter(|s| s.changes > 0).collect();
+    update_collections(conn, &changed, now)?;
+    insert_transitions(conn, &transitions, actor, now)?;
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(BatchOutcome::AlreadyFinished))
+        .collect())
 }
 
 /// One collection as the batch leaves it.

@@ -13,7 +13,7 @@ mod redis;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::metrics::Metrics;
+use crate::metrics::{LockBackend, Metrics};
 
 pub use self::redis::{Acquired, RedisBatchGuard, RedisGuard, RedisLock, RedisUnavailable};
 
@@ -26,15 +26,38 @@ pub fn lock_key(request_ref: &str) -> String {
     format!("webhook_processing:{request_ref}")
 }
 
+/// The distinct lock names of these payments, sorted.
+pub(crate) fn lock_names<'a>(request_refs: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = request_refs.map(lock_key).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The payment locks one round of a batch holds.
 pub(crate) enum BatchLocks {
-    /// Held in Redis; `had[i]` says whether the i-th key asked for was had.
-    Redis {
-        guard: RedisBatchGuard,
-        had: Vec<bool>,
-    },
+    /// Held in Redis: the keys the guard names.
+    Redis(RedisBatchGuard),
     /// Redis is absent or down: the batch's transaction tries the database locks.
     Database,
+}
+
+impl BatchLocks {
+    pub(crate) fn backend(&self) -> LockBackend {
+        match self {
+            BatchLocks::Redis(_) => LockBackend::Redis,
+            BatchLocks::Database => LockBackend::Database,
+        }
+    }
+
+    /// Whether the round may work the payment whose lock is `name`: held in Redis, or left to
+    /// the transaction's database try-lock.
+    pub(crate) fn allows(&self, name: &str) -> bool {
+        match self {
+            BatchLocks::Redis(guard) => guard.holds(name),
+            BatchLocks::Database => true,
+        }
+    }
 }
 
 pub(crate) struct Locks {
@@ -60,12 +83,12 @@ impl Locks {
         if let Some(redis) = &self.redis {
             if self.redis_usable() {
                 match redis.try_acquire_many(keys).await {
-                    Ok((guard, had)) => {
+                    Ok(guard) => {
                         self.redis_answered();
                         for key in guard.keys() {
                             tracing::debug!("Acquired Redis lock: {key}");
                         }
-                        return BatchLocks::Redis { guard, had };
+                        return BatchLocks::Redis(guard);
                     }
                     Err(error) => {
                         self.redis_failed();
@@ -81,7 +104,7 @@ impl Locks {
     /// Lets go of what `try_lock_batch` took in Redis (database locks end with their
     /// transaction).
     pub(crate) async fn release_batch(&self, locks: BatchLocks) {
-        let (Some(redis), BatchLocks::Redis { guard, .. }) = (&self.redis, locks) else {
+        let (Some(redis), BatchLocks::Redis(guard)) = (&self.redis, locks) else {
             return;
         };
         let count = guard.keys().len();

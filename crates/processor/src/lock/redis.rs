@@ -3,6 +3,7 @@
 //! deletes the next holder's. Every Redis call has a short timeout: a Redis that hangs must turn
 //! into a fallback to the database lock, not into a stuck processor.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use deadpool_redis::{Manager, Pool, Runtime, Timeouts};
@@ -70,13 +71,18 @@ impl RedisGuard {
 /// without release, they expire after the lock's time to live.
 #[derive(Debug)]
 pub struct RedisBatchGuard {
-    keys: Vec<String>,
+    keys: HashSet<String>,
     token: String,
 }
 
 impl RedisBatchGuard {
-    pub fn keys(&self) -> &[String] {
-        &self.keys
+    /// The keys had.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.keys.iter().map(String::as_str)
+    }
+
+    pub fn holds(&self, key: &str) -> bool {
+        self.keys.contains(key)
     }
 }
 
@@ -157,11 +163,11 @@ impl RedisLock {
 
     /// Tries `SET key token NX PX ttl` once for each key, in one pipelined round trip, under one
     /// token: a batch takes the payments it can have now and comes back for the others. Returns
-    /// the guard of the keys had and, per key, whether it was had.
+    /// the guard of the keys had.
     pub async fn try_acquire_many(
         &self,
         keys: &[String],
-    ) -> Result<(RedisBatchGuard, Vec<bool>), RedisUnavailable> {
+    ) -> Result<RedisBatchGuard, RedisUnavailable> {
         let token = format!("{:032x}", rand::rng().random::<u128>());
         let ttl_ms = u64::try_from(self.ttl.as_millis())
             .unwrap_or(u64::MAX)
@@ -177,14 +183,13 @@ impl RedisLock {
         }
         let mut conn = self.pool.get().await?;
         let set: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-        let had: Vec<bool> = set.iter().map(Option::is_some).collect();
         let held = keys
             .iter()
-            .zip(&had)
-            .filter(|(_, had)| **had)
+            .zip(&set)
+            .filter(|(_, set)| set.is_some())
             .map(|(key, _)| key.clone())
             .collect();
-        Ok((RedisBatchGuard { keys: held, token }, had))
+        Ok(RedisBatchGuard { keys: held, token })
     }
 
     /// Releases a batch's keys (compare-and-delete each, in one pipelined round trip). Returns

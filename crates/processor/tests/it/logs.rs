@@ -51,6 +51,17 @@ fn with_logs(test: impl std::future::Future<Output = ()>) -> String {
     captured.text()
 }
 
+/// A short lock wait, and a retry long enough that `run_until_idle` is over before it is due, on
+/// a busy machine too: exactly one timeout is counted.
+fn busy_lock_knobs() -> Knobs {
+    Knobs {
+        lock_wait_ms: 300,
+        retry_base_ms: 1_000,
+        retry_max_ms: 1_000,
+        ..Knobs::default()
+    }
+}
+
 #[test]
 fn a_busy_lock_times_out_then_is_acquired() {
     let test = "logs::a_busy_lock_times_out_then_is_acquired";
@@ -86,15 +97,7 @@ fn a_busy_lock_times_out_then_is_acquired() {
             .arg(30_000)
             .query(&mut redis)
             .unwrap();
-        let knobs = Knobs {
-            lock_wait_ms: 300,
-            // Long enough that `run_until_idle` is over before the retry is due, on a busy
-            // machine too: exactly one timeout is counted.
-            retry_base_ms: 1_000,
-            retry_max_ms: 1_000,
-            ..Knobs::default()
-        };
-        let (processor, addr) = build(&env, &knobs).await;
+        let (processor, addr) = build(&env, &busy_lock_knobs()).await;
         processor.run_until_idle().await.unwrap();
         let waiting = event_by_event_id(&env.db, &event_id);
         assert_eq!(waiting.status, EventStatus::Received);
@@ -223,15 +226,7 @@ fn a_busy_database_lock_times_out_and_the_event_is_retried() {
     });
     held_rx.recv().unwrap();
     let logs = with_logs(async {
-        let knobs = Knobs {
-            lock_wait_ms: 300,
-            // Long enough that `run_until_idle` is over before the retry is due, on a busy
-            // machine too: exactly one timeout is counted.
-            retry_base_ms: 1_000,
-            retry_max_ms: 1_000,
-            ..Knobs::default()
-        };
-        let (processor, addr) = build(&env, &knobs).await;
+        let (processor, addr) = build(&env, &busy_lock_knobs()).await;
         processor.run_until_idle().await.unwrap();
         let waiting = event_by_event_id(&env.db, &event_id);
         assert_eq!(waiting.status, EventStatus::Received);

@@ -236,22 +236,8 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     deliver(&env.db, &[stuck]);
 
     // Another transaction holds the collection's row for longer than the grace.
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<i32>();
-    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
-    let mut conn = env.db.conn();
-    let holder = std::thread::spawn(move || {
-        persistence::write_transaction(&mut conn, |conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute(&format!(
-                "SELECT id FROM collections WHERE request_ref = '{reference}' FOR UPDATE"
-            ))?;
-            held_tx.send(backend_pid(conn)).unwrap();
-            let_go_rx.recv().unwrap();
-            Ok::<_, diesel::result::Error>(())
-        })
-        .unwrap()
-    });
-    let holder_pid = held_rx.recv().unwrap();
+    let holder = RowHolder::hold(&env, &reference);
+    let holder_pid = holder.pid;
 
     let grace = Duration::from_secs(1);
     let knobs = Knobs {
@@ -274,8 +260,7 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     let status = child.exit_within(Duration::from_secs(10)).await;
     let took = signalled.elapsed();
     let log = child.log_text();
-    let_go_tx.send(()).unwrap();
-    holder.join().unwrap();
+    holder.let_go();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         took <= grace,
@@ -308,22 +293,7 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
             domain::CollectionStatus::Success,
         )],
     );
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
-    let mut conn = env.db.conn();
-    let holder = std::thread::spawn(move || {
-        persistence::write_transaction(&mut conn, |conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute(&format!(
-                "SELECT id FROM collections WHERE request_ref = '{reference}' FOR UPDATE"
-            ))?;
-            held_tx.send(()).unwrap();
-            let_go_rx.recv().unwrap();
-            Ok::<_, diesel::result::Error>(())
-        })
-        .unwrap()
-    });
-    held_rx.recv().unwrap();
+    let holder = RowHolder::hold(&env, &reference);
 
     let knobs = Knobs {
         lock_wait_ms: 300,
@@ -345,8 +315,7 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
         "{log}"
     );
 
-    let_go_tx.send(()).unwrap();
-    holder.join().unwrap();
+    holder.let_go();
     eventually("the event to be processed", Duration::from_secs(30), || {
         count_with_status(&env.db, EventStatus::Processed) == 1
     })
@@ -355,6 +324,47 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
     child.terminate();
     let status = child.exit_within(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}: {}", child.log_text());
+}
+
+/// A host application's transaction holding one collection's row (`FOR UPDATE`) until told to
+/// let go.
+struct RowHolder {
+    /// Its backend, to see who waits for it.
+    pid: i32,
+    let_go: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RowHolder {
+    fn hold(env: &Env, request_ref: &str) -> RowHolder {
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<i32>();
+        let (let_go, let_go_rx) = std::sync::mpsc::channel::<()>();
+        let mut conn = env.db.conn();
+        let request_ref = request_ref.to_owned();
+        let thread = std::thread::spawn(move || {
+            persistence::write_transaction(&mut conn, |conn| {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute(&format!(
+                    "SELECT id FROM collections WHERE request_ref = '{request_ref}' FOR UPDATE"
+                ))?;
+                held_tx.send(backend_pid(conn)).unwrap();
+                let_go_rx.recv().unwrap();
+                Ok::<_, diesel::result::Error>(())
+            })
+            .unwrap()
+        });
+        let pid = held_rx.recv().unwrap();
+        RowHolder {
+            pid,
+            let_go,
+            thread,
+        }
+    }
+
+    fn let_go(self) {
+        self.let_go.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
 }
 
 fn backend_pid(conn: &mut persistence::DbConnection) -> i32 {
