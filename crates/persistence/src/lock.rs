@@ -1,23 +1,19 @@
-//! The database lock: what a processor holds on one payment (`webhook_processing:{request_ref}`)
-//! when Redis is absent or failing. It only saves work: `apply_decision`'s conditional update is
-//! what keeps the data right, whoever holds which lock.
+//! The database lock: what a processor holds on a payment (`webhook_processing:{request_ref}`)
+//! when Redis is absent or failing. It only saves work: the decision transaction's row locks and
+//! conditional updates are what keep the data right, whoever holds which lock.
 //!
-//! - PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock`) keyed by a hash of
-//!   the name, taken at the start of a transaction that runs the caller's work. The server does
-//!   the waiting, bounded by `SET LOCAL lock_timeout`. Commit or rollback releases it, so a
-//!   pooled connection can never go back to the pool still holding it, and a lost connection
-//!   releases it too.
+//! - PostgreSQL: transaction-level advisory locks keyed by a hash of the name, tried without
+//!   waiting (`pg_try_advisory_xact_lock`) inside the transaction that does the payment's work;
+//!   the caller comes back later for the ones held elsewhere. Commit or rollback releases them,
+//!   so a pooled connection can never go back to the pool still holding one, and a lost
+//!   connection releases them too.
 //! - SQLite: the database's single write lock is the lock. Every write of the work runs in
 //!   `BEGIN IMMEDIATE` (`write_transaction`), which waits up to the busy timeout for other
-//!   writers; `apply_decision` re-reads the collection's status inside it and writes nothing
-//!   when it moved, so the read-compare-write of a payment is serialised across processes.
-//!   Nothing more is taken here: a second lock on a database that already admits one writer
-//!   at a time would add waiting, not safety.
+//!   writers, and reads the collections' statuses inside it. Nothing more is taken here: a
+//!   second lock on a database that already admits one writer at a time would add waiting, not
+//!   safety.
 
-use std::time::Duration;
-
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::RunQueryDsl;
 
 use crate::connection::DbConnection;
 use crate::error::StoreError;
@@ -25,46 +21,6 @@ use crate::error::StoreError;
 /// The first half of every advisory key webhook-inbox takes for payments ("whkp"); the
 /// two-integer key space never meets the one-bigint key of the migration lock.
 const LOCK_NAMESPACE: i32 = 0x7768_6b70;
-
-/// Whether the lock was had.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Locked<T> {
-    /// The lock was held while `work` ran; its result.
-    Held(T),
-    /// Someone else held the lock for the whole wait: `work` did not run.
-    TimedOut,
-}
-
-/// Runs `work` while holding the database lock named `name`, waiting at most `wait` for it.
-/// On PostgreSQL `work` runs inside the lock's transaction (its own transactions become
-/// savepoints), so what it writes commits as the lock is released.
-pub fn with_database_lock<T>(
-    conn: &mut DbConnection,
-    name: &str,
-    wait: Duration,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<Locked<T>, StoreError> {
-    match conn {
-        DbConnection::Pg(_) => {
-            let key = key_of(name);
-            // 0 would mean "wait forever".
-            let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128);
-            let outcome = conn.transaction(|conn| {
-                conn.batch_execute(&format!(
-                    "SET LOCAL lock_timeout = {wait_ms}; \
-                     SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, {key})"
-                ))?;
-                work(conn)
-            });
-            match outcome {
-                Ok(value) => Ok(Locked::Held(value)),
-                Err(err) if is_lock_timeout(&err) => Ok(Locked::TimedOut),
-                Err(err) => Err(err),
-            }
-        }
-        DbConnection::Sqlite(_) => work(conn).map(Locked::Held),
-    }
-}
 
 /// Tries, without waiting, the database locks named in `names`, inside the caller's transaction
 /// (commit or rollback releases them); returns whether each was had, in `names`' order. Nothing
@@ -115,17 +71,6 @@ pub fn key_of(name: &str) -> i32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     i32::from_ne_bytes(hash.to_ne_bytes())
-}
-
-/// PostgreSQL cancels a statement that waited longer than `lock_timeout` (SQLSTATE 55P03);
-/// diesel does not expose the code, only the message.
-fn is_lock_timeout(err: &StoreError) -> bool {
-    match err {
-        StoreError::Query(diesel::result::Error::DatabaseError(_, info)) => {
-            info.message().contains("lock timeout")
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! in the batch's order exactly as one-by-one decisions would be, with the same fences.
 
 use domain::{CollectionStatus, Outcome};
-use persistence::lock::with_database_lock;
+use persistence::lock::try_database_locks;
 use persistence::{
     apply_batch, apply_claimed, collection_history, create_collection, find_collection, find_event,
     lease_events, lock_claimable, mark_claimed_failed, mark_failed, now, record_event,
@@ -165,18 +165,12 @@ fn a_busy_database_lock_leaves_its_payment_out() {
     let b = new_event(&db, "b1", "B");
     let items = vec![item(a, "A", Success), item(b, "B", Success)];
     let mut holder = db.conn();
-    let results = with_database_lock(
-        &mut holder,
-        &lock_name("A"),
-        std::time::Duration::from_secs(1),
-        |_: &mut DbConnection| {
-            Ok(apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", now()).unwrap())
-        },
-    )
+    let results = write_transaction(&mut holder, |conn: &mut DbConnection| {
+        // Another processor's round holds A's lock.
+        assert_eq!(try_database_locks(conn, &[&lock_name("A")])?, vec![true]);
+        apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", now())
+    })
     .unwrap();
-    let persistence::lock::Locked::Held(results) = results else {
-        panic!("the holder should have the lock");
-    };
     assert_eq!(results[0], BatchOutcome::LockBusy);
     assert_eq!(outcome_of(&results[1]), Some(Outcome::Applied));
     let event = find_event(&mut db.conn(), a).unwrap().unwrap();

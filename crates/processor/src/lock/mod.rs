@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::{LockBackend, Metrics};
 
-pub use self::redis::{Acquired, RedisBatchGuard, RedisGuard, RedisLock, RedisUnavailable};
+pub use self::redis::{RedisBatchGuard, RedisLock, RedisUnavailable};
 
 /// After a Redis failure, locks come from the database for this long before Redis is tried
 /// again: a Redis that is down costs one failed call per second, not one per batch.

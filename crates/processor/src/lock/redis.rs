@@ -1,7 +1,8 @@
-//! The Redis lock: `SET key token NX PX ttl` with a random token, tried with back-off until the
-//! wait runs out, released by a Lua compare-and-delete so a holder whose lock expired never
-//! deletes the next holder's. Every Redis call has a short timeout: a Redis that hangs must turn
-//! into a fallback to the database lock, not into a stuck processor.
+//! The Redis lock: `SET key token NX PX ttl` with a random token per batch round, for all the
+//! round's keys in one pipelined round trip; released by a Lua compare-and-delete so a holder
+//! whose lock expired never deletes the next holder's. Waiting for a busy key is the rounds' job
+//! (`batch`). Every Redis call has a short timeout: a Redis that hangs must turn into a fallback
+//! to the database lock, not into a stuck processor.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,14 +10,9 @@ use std::time::Duration;
 use deadpool_redis::{Manager, Pool, Runtime, Timeouts};
 use rand::Rng;
 use redis::AsyncConnectionConfig;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// How long one Redis round trip (or opening a connection) may take before Redis counts as down.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
-/// Pauses between tries grow from the first to the last, with jitter, while the lock is busy.
-const FIRST_PAUSE: Duration = Duration::from_millis(5);
-const LAST_PAUSE: Duration = Duration::from_millis(100);
 
 const RELEASE: &str = r#"
 if redis.call("get", KEYS[1]) == ARGV[1] then
@@ -43,30 +39,6 @@ impl From<deadpool_redis::PoolError> for RedisUnavailable {
     }
 }
 
-/// How an attempt to take the lock ended.
-#[derive(Debug)]
-pub enum Acquired {
-    Held(RedisGuard),
-    /// Another holder kept it for the whole wait.
-    TimedOut,
-    /// The processor is shutting down; nothing is held.
-    Cancelled,
-}
-
-/// A held Redis lock; give it to [`RedisLock::release`]. Dropped without release, it expires
-/// after the lock's time to live.
-#[derive(Debug)]
-pub struct RedisGuard {
-    key: String,
-    token: String,
-}
-
-impl RedisGuard {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-}
-
 /// The keys one batch holds under one token; give it to [`RedisLock::release_many`]. Dropped
 /// without release, they expire after the lock's time to live.
 #[derive(Debug)]
@@ -90,7 +62,6 @@ impl RedisBatchGuard {
 pub struct RedisLock {
     pool: Pool,
     ttl: Duration,
-    release: redis::Script,
 }
 
 impl RedisLock {
@@ -111,54 +82,7 @@ impl RedisLock {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| RedisUnavailable(e.to_string()))?;
-        Ok(RedisLock {
-            pool,
-            ttl,
-            release: redis::Script::new(RELEASE),
-        })
-    }
-
-    /// Tries `SET key token NX PX ttl` until it succeeds or `wait` has passed.
-    pub async fn acquire(
-        &self,
-        key: &str,
-        wait: Duration,
-        cancel: &CancellationToken,
-    ) -> Result<Acquired, RedisUnavailable> {
-        let deadline = Instant::now() + wait;
-        let token = format!("{:032x}", rand::rng().random::<u128>());
-        let ttl_ms = u64::try_from(self.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let mut conn = self.pool.get().await?;
-        let mut pause = FIRST_PAUSE;
-        loop {
-            let set: Option<String> = redis::cmd("SET")
-                .arg(key)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async(&mut conn)
-                .await?;
-            if set.is_some() {
-                return Ok(Acquired::Held(RedisGuard {
-                    key: key.to_owned(),
-                    token,
-                }));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(Acquired::TimedOut);
-            }
-            // Full jitter keeps waiters of one key from retrying in lockstep.
-            let nap = rand::rng().random_range(pause / 2..=pause);
-            tokio::select! {
-                _ = tokio::time::sleep_until((now + nap).min(deadline)) => {}
-                _ = cancel.cancelled() => return Ok(Acquired::Cancelled),
-            }
-            pause = (pause * 2).min(LAST_PAUSE);
-        }
+        Ok(RedisLock { pool, ttl })
     }
 
     /// Tries `SET key token NX PX ttl` once for each key, in one pipelined round trip, under one
@@ -211,18 +135,5 @@ impl RedisLock {
         let mut conn = self.pool.get().await?;
         let deleted: Vec<i64> = pipe.query_async(&mut conn).await?;
         Ok(deleted.iter().filter(|d| **d != 1).count())
-    }
-
-    /// Deletes the key if it still holds our token. Returns false when the lock had expired
-    /// (held past its time to live) and so was not ours any more.
-    pub async fn release(&self, guard: RedisGuard) -> Result<bool, RedisUnavailable> {
-        let mut conn = self.pool.get().await?;
-        let deleted: i64 = self
-            .release
-            .key(&guard.key)
-            .arg(&guard.token)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(deleted == 1)
     }
 }
