@@ -43,25 +43,43 @@ fn run_events(run: &str) -> String {
     format!("{run}-e%")
 }
 
+/// Events of the run still RECEIVED. The status is written into the statement (`is_received`),
+/// so that only the backlog is read, through the partial index, never the whole table.
 pub fn pending(conn: &mut DbConnection, provider: &str, run: &str) -> Result<i64, StoreError> {
     Ok(webhook_events::table
+        .filter(persistence::is_received())
         .filter(webhook_events::provider.eq(provider))
         .filter(webhook_events::dedup_key.like(run_events(run)))
-        .filter(webhook_events::status.eq("RECEIVED"))
         .count()
         .get_result(conn)?)
+}
+
+/// Whether any event of the run is still RECEIVED. Asked every 50 ms while the processors drain,
+/// so it must stay off their backs: it stops at the first such event in claim order, where
+/// counting a 100k backlog took 50 ms of the database's CPU each time. The run's dedup keys are
+/// its own whatever the provider, and leaving the provider out keeps the planner from joining the
+/// unique index's whole `provider` range to the backlog (seen on a fresh table, before any
+/// ANALYZE: 20 ms per probe).
+fn any_pending(conn: &mut DbConnection, run: &str) -> Result<bool, StoreError> {
+    Ok(webhook_events::table
+        .filter(persistence::is_received())
+        .filter(webhook_events::dedup_key.like(run_events(run)))
+        .order(webhook_events::next_attempt_at.asc())
+        .select(webhook_events::id)
+        .first::<uuid::Uuid>(conn)
+        .optional()?
+        .is_some())
 }
 
 /// Waits until no event of the run is RECEIVED, or `limit` passes; returns how long it took.
 pub fn wait_for_drain(
     conn: &mut DbConnection,
-    provider: &str,
     run: &str,
     limit: Duration,
 ) -> Result<Option<Duration>, StoreError> {
     let started = Instant::now();
     loop {
-        if pending(conn, provider, run)? == 0 {
+        if !any_pending(conn, run)? {
             return Ok(Some(started.elapsed()));
         }
         if started.elapsed() > limit {

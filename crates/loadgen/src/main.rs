@@ -225,12 +225,8 @@ fn ingest(
     });
     let mut passed = acknowledged == sent.len();
     if drain_timeout > 0 {
-        let drained = check::wait_for_drain(
-            &mut conn,
-            &args.provider,
-            &args.run,
-            Duration::from_secs(drain_timeout),
-        )?;
+        let drained =
+            check::wait_for_drain(&mut conn, &args.run, Duration::from_secs(drain_timeout))?;
         let lag = report::percentiles(check::lags(&mut conn, &args.provider, &args.run)?);
         let verdict = check::verify(&mut conn, &args.provider, &plan, &sent)?;
         eprintln!(
@@ -305,12 +301,7 @@ fn drain(args: &RunArgs, timeout: u64) -> Result<bool, Failure> {
     let mut conn = connect(&args.database_url)?;
     let plan = make_plan(args);
     let total = check::pending(&mut conn, &args.provider, &args.run)?;
-    let drained = check::wait_for_drain(
-        &mut conn,
-        &args.provider,
-        &args.run,
-        Duration::from_secs(timeout),
-    )?;
+    let drained = check::wait_for_drain(&mut conn, &args.run, Duration::from_secs(timeout))?;
     let sent: Vec<send::Sent> = (0..plan.deliveries.len())
         .map(|index| send::Sent {
             index,

@@ -240,3 +240,56 @@ pub fn count_events(db: &TestDb) -> i64 {
         .get_result(&mut db.conn())
         .unwrap()
 }
+
+/// The claim queries must be answered from the partial index of claimable events however the
+/// statement is planned: PostgreSQL moves a prepared statement to a generic plan after five runs,
+/// and a generic plan can only use the index when `status = 'RECEIVED'` is in the statement's
+/// text (with the status bound, it scanned the whole table instead).
+#[test]
+fn postgres_claims_use_the_claimable_index_under_a_generic_plan() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let Some(db) = crate::helpers::postgres("events::generic_plan") else {
+        return;
+    };
+    let mut conn = db.conn();
+    let payload = json!({});
+    for n in 0..20 {
+        let key = format!("g{n}");
+        let new = NewWebhookEvent::received("demo", None, &key, None, &payload, None, now());
+        record_event(&mut conn, &new).unwrap();
+    }
+    let persistence::DbConnection::Pg(pg) = &mut *conn else {
+        panic!("a PostgreSQL connection");
+    };
+    // A 20-row table is cheaper to read whole than through any index: rule that choice out, so
+    // that the plan shows which indexes it could use.
+    pg.batch_execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        .unwrap();
+    let index_scans = |conn: &mut persistence::DbConnection| -> Result<i64, StoreError> {
+        let persistence::DbConnection::Pg(pg) = conn else {
+            unreachable!()
+        };
+        // This backend's counts, including those not yet reported.
+        Ok(diesel::sql_query(
+            "SELECT pg_stat_get_xact_numscans('webhook_events_claimable_idx'::regclass) AS n",
+        )
+        .get_result::<Count>(pg)?
+        .n)
+    };
+    let scans = write_transaction(&mut conn, |conn| -> Result<_, StoreError> {
+        let before = index_scans(conn)?;
+        let locked = persistence::lock_claimable(conn, 5, now())?;
+        let leased = claim_events(conn, 5, now(), LEASE)?;
+        assert_eq!((locked.len(), leased.len()), (5, 5));
+        Ok(index_scans(conn)? - before)
+    })
+    .unwrap();
+    assert_eq!(scans, 2, "each claim reads the claimable index");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}

@@ -94,7 +94,7 @@ async fn receive(
     let dedup = dedup_key(extracted.event_id.as_deref(), &body);
 
     let delivery = Delivery {
-        id: crate::ids::random_uuid(),
+        id: crate::ids::event_uuid(),
         provider: provider.name.clone(),
         event_id: extracted.event_id,
         dedup_key: dedup,
