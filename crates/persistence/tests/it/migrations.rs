@@ -173,3 +173,34 @@ fn both_migration_trees_produce_the_same_schema() {
     )));
     assert_eq!(pg_indexes, sqlite_indexes);
 }
+
+#[derive(QueryableByName)]
+struct Options {
+    #[diesel(sql_type = Text)]
+    options: String,
+}
+
+/// The claimable index collects a dead entry per processed event until VACUUM: the event table
+/// must be vacuumed after a fixed number of changes, not after 20 % of however big it has grown.
+#[test]
+fn postgres_vacuums_the_event_table_after_a_fixed_number_of_changes() {
+    let Some(db) = helpers::postgres("migrations::vacuum_settings") else {
+        return;
+    };
+    let options = diesel::sql_query(
+        "SELECT coalesce(array_to_string(reloptions, ' '), '') AS options FROM pg_class \
+         WHERE oid = 'webhook_events'::regclass",
+    )
+    .get_result::<Options>(&mut db.conn())
+    .unwrap()
+    .options;
+    let options: Vec<&str> = options.split(' ').collect();
+    assert!(
+        options.contains(&"autovacuum_vacuum_scale_factor=0"),
+        "{options:?}"
+    );
+    assert!(
+        options.contains(&"autovacuum_vacuum_threshold=20000"),
+        "{options:?}"
+    );
+}
