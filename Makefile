@@ -55,7 +55,7 @@ bench-sqlite:
 	scripts/bench.sh sqlite
 
 # P4: P1 and P2 on an empty webhook_events, then again with SCALE_ROWS (default 5M) rows in it;
-# needs PostgreSQL (about 8 GB of disk) and Redis; 3-4 minutes after the build on a quiet machine.
+# needs PostgreSQL (about 8 GB of disk) and Redis; about 4 minutes after the build on a quiet machine.
 bench-scale:
 	scripts/bench-scale.sh
 
