@@ -326,6 +326,66 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
     assert!(status.success(), "{status:?}: {}", child.log_text());
 }
 
+/// A leased event's round that waits in the database past the shutdown grace (a host
+/// application holds the collection's row; only the direct claim bounds that wait) is given up:
+/// the process still exits 0 within the grace, and the event keeps its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
+    let test = "process::sigterm_gives_up_a_round_that_waits_past_the_grace";
+    let Some(db) = postgres(test) else { return };
+    let env = Env { db, redis: None };
+    let reference = format!("{}-round", crate::fixtures::unique_prefix());
+    create_collections(&env.db, std::slice::from_ref(&reference));
+    deliver(
+        &env.db,
+        &[crate::fixtures::Delivery::new(
+            &format!("{reference}-e"),
+            &reference,
+            domain::CollectionStatus::Success,
+        )],
+    );
+    let holder = RowHolder::hold(&env, &reference);
+    let holder_pid = holder.pid;
+
+    let grace = Duration::from_secs(1);
+    let knobs = Knobs {
+        // The direct claim gives up quickly and leases the event; its round then waits.
+        lock_wait_ms: 300,
+        lease_secs: 30,
+        shutdown_grace_secs: grace.as_secs(),
+        ..Knobs::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(&env, &knobs));
+    let mut child = spawn(&config, dir.path().join("processor.log"));
+    eventually(
+        "the leased event's round to wait for the collection's row",
+        Duration::from_secs(30),
+        || leased(&env) == 1 && blocked_by(&env, holder_pid) > 0,
+    )
+    .await;
+    child.terminate();
+    let signalled = Instant::now();
+    let status = child.exit_within(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    let log = child.log_text();
+    holder.let_go();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        took <= grace,
+        "exit took {took:?}, more than the {grace:?} grace: {log}"
+    );
+    assert!(
+        log.contains("Shutdown grace of 1s ran out with 1 payments in hand"),
+        "{log}"
+    );
+    // Nothing was written: the event is still RECEIVED, leased, with its one attempt.
+    let event = all_events(&env.db).remove(0);
+    assert_eq!(event.status, EventStatus::Received);
+    assert_eq!(event.attempts, 1);
+    assert!(event.next_attempt_at > now());
+}
+
 /// A host application's transaction holding one collection's row (`FOR UPDATE`) until told to
 /// let go.
 struct RowHolder {
