@@ -18,6 +18,22 @@ use diesel::RunQueryDsl;
 use crate::connection::DbConnection;
 use crate::error::StoreError;
 
+/// Bounds how long the caller's transaction waits for a row another transaction holds (a host
+/// application's long transaction on a collection, say): past `wait` the statement fails
+/// (`lock_timeout`, PostgreSQL; until the transaction ends). SQLite's writers already wait no
+/// longer than the busy timeout.
+pub fn limit_row_waits(
+    conn: &mut DbConnection,
+    wait: std::time::Duration,
+) -> Result<(), StoreError> {
+    if let DbConnection::Pg(c) = conn {
+        use diesel::connection::SimpleConnection;
+        let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128);
+        c.batch_execute(&format!("SET LOCAL lock_timeout = {wait_ms}"))?;
+    }
+    Ok(())
+}
+
 /// The first half of every advisory key webhook-inbox takes for payments ("whkp"); the
 /// two-integer key space never meets the one-bigint key of the migration lock.
 const LOCK_NAMESPACE: i32 = 0x7768_6b70;

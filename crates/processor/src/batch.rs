@@ -11,7 +11,7 @@
 //! (`settle`). When a round's transaction fails for a reason other than an outage, its events
 //! are tried one by one, so one bad event cannot hold back its neighbours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -171,8 +171,9 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
         Vec::new()
     } else {
         let count = items.len();
+        let row_wait = shared.lock_wait;
         match run_blocking(&shared.pool, move |conn| {
-            Ok(apply_isolating(conn, &items, database_locks))
+            Ok(apply_isolating(conn, &items, database_locks, row_wait))
         })
         .await
         {
@@ -243,15 +244,20 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
 }
 
 /// The round's transaction; when it fails for a reason other than an outage (which would fail
-/// every event alike), each event is tried alone, so only the one at fault is retried.
+/// every event alike), each event is tried alone, so only the one at fault is retried. A
+/// collection row held elsewhere fails the transaction after `row_wait` rather than stalling the
+/// round's other payments; tried alone, the first event of its payment waits `row_wait` again,
+/// and once one event of a payment has failed the later ones are not tried (they are retried
+/// with it, so the payment's received order holds and the wait is paid once).
 fn apply_isolating(
     conn: &mut DbConnection,
     items: &[BatchItem],
     database_locks: bool,
+    row_wait: Duration,
 ) -> Vec<Result<BatchOutcome, String>> {
     let lock_name: &dyn Fn(&str) -> String = &lock_key;
     let locks = database_locks.then_some(lock_name);
-    match apply_batch(conn, items, locks, ACTOR, now()) {
+    match apply_batch(conn, items, locks, Some(row_wait), ACTOR, now()) {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error) if items.len() == 1 || error.is_transient() => {
             let reason = error.to_string();
@@ -259,17 +265,26 @@ fn apply_isolating(
         }
         Err(error) => {
             tracing::warn!(%error, "A batch of {} events failed: trying them one by one", items.len());
+            let mut failed: HashMap<&str, String> = HashMap::new();
             items
                 .iter()
                 .map(|item| {
-                    apply_batch(conn, std::slice::from_ref(item), locks, ACTOR, now())
+                    if let Some(reason) = failed.get(item.request_ref.as_str()) {
+                        return Err(reason.clone());
+                    }
+                    let alone = std::slice::from_ref(item);
+                    let outcome = apply_batch(conn, alone, locks, Some(row_wait), ACTOR, now())
                         .map_err(|e: StoreError| e.to_string())
                         .and_then(|outcomes| {
                             outcomes
                                 .into_iter()
                                 .next()
                                 .ok_or_else(|| "no outcome".to_owned())
-                        })
+                        });
+                    if let Err(reason) = &outcome {
+                        failed.insert(&item.request_ref, reason.clone());
+                    }
+                    outcome
                 })
                 .collect()
         }

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use persistence::lock::limit_row_waits;
 use persistence::{
     apply_claimed, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
     write_transaction, BatchItem, BatchOutcome, DbConnection, StoreError, WebhookEvent,
@@ -91,14 +92,10 @@ fn claim_in_transaction(
     handle: &Handle,
     taken: &mut Option<BatchLocks>,
 ) -> Result<Claimed, StoreError> {
-    if let DbConnection::Pg(c) = conn {
-        // A row held elsewhere (a host application's long transaction on a collection) must
-        // not stall the claim loop: past the lock wait this claim fails, and the next one
-        // leases its events to the batch rounds, which wait in a task of their own.
-        use diesel::connection::SimpleConnection;
-        let wait_ms = shared.lock_wait.as_millis().clamp(1, i32::MAX as u128);
-        c.batch_execute(&format!("SET LOCAL lock_timeout = {wait_ms}"))?;
-    }
+    // A row held elsewhere (a host application's long transaction on a collection) must not
+    // stall the claim loop: past the lock wait this claim fails, and the next one leases its
+    // events to the batch rounds, which wait in a task of their own.
+    limit_row_waits(conn, shared.lock_wait)?;
     let at = now();
     let limit = i64::try_from(shared.batch_size).unwrap_or(i64::MAX);
     let events = lock_claimable(conn, limit, at)?;

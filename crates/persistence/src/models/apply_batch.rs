@@ -10,6 +10,7 @@
 //! from (the fence): if one matched nothing, the whole batch rolls back.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::lock::try_database_locks;
+use crate::lock::{limit_row_waits, try_database_locks};
 use crate::models::events::{settle_received, Settle};
 use crate::models::transitions::NewTransition;
 use crate::schema::{collection_transitions, collections};
@@ -51,12 +52,15 @@ pub enum BatchOutcome {
 /// Records the decisions of `items` (in received order) in one transaction, and returns each
 /// item's outcome in the same order. With `database_locks`, the payment locks
 /// (`lock_name(request_ref)`) are tried first, inside the transaction, and the items whose lock
-/// is held elsewhere are left out. Nothing of the batch is written unless all of it is: on an
-/// error the caller may try the items one by one to find the one at fault.
+/// is held elsewhere are left out. With `row_wait`, a collection row held by another
+/// transaction for longer than that fails the batch (`limit_row_waits`) instead of stalling it.
+/// Nothing of the batch is written unless all of it is: on an error the caller may try the items
+/// one by one to find the one at fault.
 pub fn apply_batch(
     conn: &mut DbConnection,
     items: &[BatchItem],
     database_locks: Option<&dyn Fn(&str) -> String>,
+    row_wait: Option<Duration>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
@@ -65,6 +69,9 @@ pub fn apply_batch(
         return Ok(Vec::new());
     }
     write_transaction(conn, |conn| {
+        if let Some(wait) = row_wait {
+            limit_row_waits(conn, wait)?;
+        }
         decide_and_write(conn, items, database_locks, actor, now, false)
     })
 }

@@ -75,7 +75,15 @@ fn a_batch_decides_each_collection_in_order(db: TestDb) {
         .collect();
     let at = now();
 
-    let results = apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", at).unwrap();
+    let results = apply_batch(
+        &mut db.conn(),
+        &items,
+        Some(&lock_name),
+        None,
+        "processor",
+        at,
+    )
+    .unwrap();
 
     let outcomes: Vec<Option<Outcome>> = results.iter().map(outcome_of).collect();
     assert_eq!(
@@ -136,7 +144,7 @@ fn missing_finished_and_repeated_events_write_nothing(db: TestDb) {
         item(fresh, "A", Success),
     ];
 
-    let results = apply_batch(&mut db.conn(), &items, None, "processor", now()).unwrap();
+    let results = apply_batch(&mut db.conn(), &items, None, None, "processor", now()).unwrap();
 
     assert_eq!(outcome_of(&results[0]), Some(Outcome::Applied));
     assert_eq!(results[1], BatchOutcome::AlreadyFinished);
@@ -168,7 +176,14 @@ fn a_busy_database_lock_leaves_its_payment_out() {
     let results = write_transaction(&mut holder, |conn: &mut DbConnection| {
         // Another processor's round holds A's lock.
         assert_eq!(try_database_locks(conn, &[&lock_name("A")])?, vec![true]);
-        apply_batch(&mut db.conn(), &items, Some(&lock_name), "processor", now())
+        apply_batch(
+            &mut db.conn(),
+            &items,
+            Some(&lock_name),
+            None,
+            "processor",
+            now(),
+        )
     })
     .unwrap();
     assert_eq!(results[0], BatchOutcome::LockBusy);

@@ -78,6 +78,15 @@ impl Drop for Spawned {
 }
 
 /// Events that a claim hides (RECEIVED, next attempt in the future).
+/// One processor configured by `knobs`, logging to `processor.log` in the returned directory
+/// (kept for as long as the process runs).
+fn spawn_one(env: &Env, knobs: &Knobs) -> (tempfile::TempDir, Spawned) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &config_toml(env, knobs));
+    let child = spawn(&config, dir.path().join("processor.log"));
+    (dir, child)
+}
+
 fn leased(env: &Env) -> usize {
     let at = now();
     all_events(&env.db)
@@ -246,9 +255,7 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
         shutdown_grace_secs: grace.as_secs(),
         ..Knobs::default()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &config_toml(&env, &knobs));
-    let mut child = spawn(&config, dir.path().join("processor.log"));
+    let (_dir, mut child) = spawn_one(&env, &knobs);
     eventually(
         "the processor to wait for the collection's row",
         Duration::from_secs(30),
@@ -300,9 +307,7 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
         lease_secs: 30,
         ..Knobs::default()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &config_toml(&env, &knobs));
-    let mut child = spawn(&config, dir.path().join("processor.log"));
+    let (_dir, mut child) = spawn_one(&env, &knobs);
     eventually("the event to be leased", Duration::from_secs(30), || {
         leased(&env) == 1
     })
@@ -327,8 +332,8 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
 }
 
 /// A leased event's round that waits in the database past the shutdown grace (a host
-/// application holds the collection's row; only the direct claim bounds that wait) is given up:
-/// the process still exits 0 within the grace, and the event keeps its lease.
+/// application holds the collection's row, and `lock_wait_ms` is longer than the grace) is given
+/// up: the process still exits 0 within the grace, and the event keeps its lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
     let test = "process::sigterm_gives_up_a_round_that_waits_past_the_grace";
@@ -349,15 +354,14 @@ async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
 
     let grace = Duration::from_secs(1);
     let knobs = Knobs {
-        // The direct claim gives up quickly and leases the event; its round then waits.
-        lock_wait_ms: 300,
+        // The direct claim gives up after this and leases the event; its round then waits as
+        // long again, past the grace.
+        lock_wait_ms: 5_000,
         lease_secs: 30,
         shutdown_grace_secs: grace.as_secs(),
         ..Knobs::default()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &config_toml(&env, &knobs));
-    let mut child = spawn(&config, dir.path().join("processor.log"));
+    let (_dir, mut child) = spawn_one(&env, &knobs);
     eventually(
         "the leased event's round to wait for the collection's row",
         Duration::from_secs(30),
@@ -384,6 +388,67 @@ async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
     assert_eq!(event.status, EventStatus::Received);
     assert_eq!(event.attempts, 1);
     assert!(event.next_attempt_at > now());
+}
+
+/// A collection row held elsewhere does not stall a round's other payments: the round's
+/// transaction gives up after `lock_wait_ms`, the other payment's event is applied, and the held
+/// one is retried until its row is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_row_holds_back_only_its_own_payment_in_a_round() {
+    let test = "process::a_held_row_holds_back_only_its_own_payment_in_a_round";
+    let Some(env) = env_for(test) else { return };
+    let prefix = crate::fixtures::unique_prefix();
+    let (held, free) = (format!("{prefix}-held"), format!("{prefix}-free"));
+    create_collections(&env.db, &[held.clone(), free.clone()]);
+    let holder = RowHolder::hold(&env, &held);
+    // Both arrive together: the direct claim that waits for the held row fails, and the leased
+    // claim after it gives both payments to one round.
+    deliver(
+        &env.db,
+        &[
+            crate::fixtures::Delivery::new(
+                &format!("{held}-e"),
+                &held,
+                domain::CollectionStatus::Success,
+            ),
+            crate::fixtures::Delivery::new(
+                &format!("{free}-e"),
+                &free,
+                domain::CollectionStatus::Success,
+            ),
+        ],
+    );
+    let knobs = Knobs {
+        lock_wait_ms: 500,
+        lease_secs: 30,
+        ..Knobs::default()
+    };
+    let (_dir, mut child) = spawn_one(&env, &knobs);
+    eventually(
+        "the free payment's event to be processed while the other row is held",
+        Duration::from_secs(20),
+        || count_with_status(&env.db, EventStatus::Processed) == 1,
+    )
+    .await;
+    let events = all_events(&env.db);
+    let waiting = events
+        .iter()
+        .find(|e| e.request_ref.as_deref() == Some(held.as_str()))
+        .unwrap();
+    let log = child.log_text();
+    assert_eq!(waiting.status, EventStatus::Received, "{log}");
+    assert!(log.contains("lock timeout"), "{log}");
+
+    holder.let_go();
+    eventually(
+        "the held payment's event to be processed",
+        Duration::from_secs(30),
+        || count_with_status(&env.db, EventStatus::Processed) == 2,
+    )
+    .await;
+    child.terminate();
+    let status = child.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}: {}", child.log_text());
 }
 
 /// A host application's transaction holding one collection's row (`FOR UPDATE`) until told to
