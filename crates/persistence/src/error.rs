@@ -43,6 +43,13 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether a row held by another transaction was not had within the transaction's
+    /// `lock_timeout` (`lock::limit_row_waits`; PostgreSQL's `lock_not_available`).
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, StoreError::Query(DieselError::DatabaseError(_, info))
+            if info.message().contains("due to lock timeout"))
+    }
 }
 
 impl From<DieselError> for StoreError {

@@ -19,7 +19,7 @@ use domain::signature::Verified;
 use domain::{CollectionStatus, Decision, Outcome};
 use inbox_config::Provider;
 use persistence::{
-    apply_batch, now, run_blocking, BatchItem, BatchOutcome, DbConnection, StoreError, WebhookEvent,
+    apply_batch, now, run_blocking, BatchItem, BatchOutcome, DbConnection, WebhookEvent,
 };
 use rand::Rng;
 use tokio::sync::OwnedSemaphorePermit;
@@ -247,8 +247,9 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
 /// every event alike), each event is tried alone, so only the one at fault is retried. A
 /// collection row held elsewhere fails the transaction after `row_wait` rather than stalling the
 /// round's other payments; tried alone, the first event of its payment waits `row_wait` again,
-/// and once one event of a payment has failed the later ones are not tried (they are retried
-/// with it, so the payment's received order holds and the wait is paid once).
+/// and the payment's later events are then not tried (they are retried with it: the wait is paid
+/// once, and the payment's received order holds). Any other failure of one event leaves its
+/// payment's later events to be tried, so that one bad event cannot fail good ones.
 fn apply_isolating(
     conn: &mut DbConnection,
     items: &[BatchItem],
@@ -265,26 +266,27 @@ fn apply_isolating(
         }
         Err(error) => {
             tracing::warn!(%error, "A batch of {} events failed: trying them one by one", items.len());
-            let mut failed: HashMap<&str, String> = HashMap::new();
+            let mut held_rows: HashMap<&str, String> = HashMap::new();
             items
                 .iter()
                 .map(|item| {
-                    if let Some(reason) = failed.get(item.request_ref.as_str()) {
+                    if let Some(reason) = held_rows.get(item.request_ref.as_str()) {
                         return Err(reason.clone());
                     }
                     let alone = std::slice::from_ref(item);
-                    let outcome = apply_batch(conn, alone, locks, Some(row_wait), ACTOR, now())
-                        .map_err(|e: StoreError| e.to_string())
-                        .and_then(|outcomes| {
-                            outcomes
-                                .into_iter()
-                                .next()
-                                .ok_or_else(|| "no outcome".to_owned())
-                        });
-                    if let Err(reason) = &outcome {
-                        failed.insert(&item.request_ref, reason.clone());
+                    match apply_batch(conn, alone, locks, Some(row_wait), ACTOR, now()) {
+                        Ok(outcomes) => outcomes
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| "no outcome".to_owned()),
+                        Err(error) => {
+                            let reason = error.to_string();
+                            if error.is_lock_timeout() {
+                                held_rows.insert(&item.request_ref, reason.clone());
+                            }
+                            Err(reason)
+                        }
                     }
-                    outcome
                 })
                 .collect()
         }

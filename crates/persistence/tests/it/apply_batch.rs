@@ -157,6 +157,48 @@ fn missing_finished_and_repeated_events_write_nothing(db: TestDb) {
     assert_eq!(orphan.status, EventStatus::Received);
 }
 
+/// A collection row another transaction holds fails the batch after `row_wait`, with an error
+/// the caller can tell from others, instead of waiting for as long as it is held.
+#[test]
+fn a_held_collection_row_fails_the_batch_after_the_row_wait() {
+    use diesel::prelude::*;
+    let Some(db) = crate::helpers::postgres("apply_batch::a_held_collection_row") else {
+        return;
+    };
+    create_collection(&mut db.conn(), &NewCollection::initiated("A"), now()).unwrap();
+    let a = new_event(&db, "a1", "A");
+    let items = vec![item(a, "A", Success)];
+    let mut holder = db.conn();
+    let (error, waited) = write_transaction(&mut holder, |conn: &mut DbConnection| {
+        // A host application's transaction on the collection.
+        let DbConnection::Pg(pg) = conn else {
+            unreachable!()
+        };
+        diesel::sql_query("SELECT 1 FROM collections WHERE request_ref = 'A' FOR UPDATE")
+            .execute(pg)?;
+        let started = std::time::Instant::now();
+        let wait = Some(std::time::Duration::from_millis(200));
+        let error = apply_batch(&mut db.conn(), &items, None, wait, "processor", now())
+            .expect_err("the row is held");
+        Ok::<_, StoreError>((error, started.elapsed()))
+    })
+    .unwrap();
+    assert!(error.is_lock_timeout(), "{error}");
+    assert!(!error.is_transient(), "{error}");
+    assert!(
+        waited >= std::time::Duration::from_millis(200),
+        "{waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    // Nothing was written; alone again, it goes through.
+    assert_eq!(
+        find_event(&mut db.conn(), a).unwrap().unwrap().status,
+        EventStatus::Received
+    );
+    let results = apply_batch(&mut db.conn(), &items, None, None, "processor", now()).unwrap();
+    assert_eq!(outcome_of(&results[0]), Some(Outcome::Applied));
+}
+
 /// A payment whose database lock another processor holds is left out of the batch; the others
 /// go through.
 #[test]
