@@ -68,6 +68,13 @@ impl From<DieselError> for StoreError {
     }
 }
 
+/// A stored status no rule knows: the row was written by something else than this code.
+impl From<domain::UnknownStatus> for StoreError {
+    fn from(err: domain::UnknownStatus) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
 impl From<r2d2::Error> for StoreError {
     fn from(err: r2d2::Error) -> Self {
         StoreError::Unavailable(err.to_string())

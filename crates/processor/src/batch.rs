@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Shared;
 use crate::inflight::QueueGuard;
-use crate::lock::{lock_key, lock_names};
+use crate::lock::{database_lock_names, lock_key, lock_names};
 use crate::metrics::{LockBackend, Tally};
 use crate::settle::{fail, give_back, lag_of, retry_or_fail};
 
@@ -166,14 +166,13 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
         .flat_map(|&i| payments[i].held.iter())
         .map(|(event, target)| target.item(event))
         .collect();
-    let database_locks = backend == LockBackend::Database;
     let results = if items.is_empty() {
         Vec::new()
     } else {
         let count = items.len();
         let row_wait = shared.lock_wait;
         match run_blocking(&shared.pool, move |conn| {
-            Ok(apply_isolating(conn, &items, database_locks, row_wait))
+            Ok(apply_isolating(conn, &items, backend, row_wait))
         })
         .await
         {
@@ -253,11 +252,10 @@ async fn round(shared: &Shared, payments: &mut [Payment]) -> bool {
 fn apply_isolating(
     conn: &mut DbConnection,
     items: &[BatchItem],
-    database_locks: bool,
+    backend: LockBackend,
     row_wait: Duration,
 ) -> Vec<Result<BatchOutcome, String>> {
-    let lock_name: &dyn Fn(&str) -> String = &lock_key;
-    let locks = database_locks.then_some(lock_name);
+    let locks = database_lock_names(backend);
     match apply_batch(conn, items, locks, Some(row_wait), ACTOR, now()) {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error) if items.len() == 1 || error.is_transient() => {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use persistence::lock::limit_row_waits;
 use persistence::{
-    apply_claimed, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
+    apply_claimed, lease_end, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
     write_transaction, BatchItem, BatchOutcome, DbConnection, StoreError, WebhookEvent,
 };
 use tokio::runtime::Handle;
@@ -29,8 +29,8 @@ use tokio::runtime::Handle;
 use crate::app::Shared;
 use crate::batch::{read_target, recorded, Target, ACTOR};
 use crate::inflight::{InFlight, QueueKey};
-use crate::lock::{lock_key, lock_names, BatchLocks};
-use crate::metrics::{LockBackend, Tally};
+use crate::lock::{database_lock_names, lock_key, lock_names, BatchLocks};
+use crate::metrics::Tally;
 use crate::settle::lag_of;
 
 /// What became of an event settled in the direct transaction.
@@ -133,9 +133,7 @@ fn claim_in_transaction(
             .iter()
             .map(|(event, target)| target.item(event))
             .collect();
-        let lock_name: &dyn Fn(&str) -> String = &lock_key;
-        let database_locks = (backend == LockBackend::Database).then_some(lock_name);
-        let outcomes = apply_claimed(conn, &items, database_locks, ACTOR, at)?;
+        let outcomes = apply_claimed(conn, &items, database_lock_names(backend), ACTOR, at)?;
         let mut acquired = std::collections::HashSet::new();
         for ((event, target), outcome) in locked.into_iter().zip(outcomes) {
             match outcome {
@@ -152,11 +150,7 @@ fn claim_in_transaction(
         }
     }
 
-    let lease = chrono::TimeDelta::from_std(shared.lease).unwrap_or(chrono::TimeDelta::MAX);
-    let until = at
-        .checked_add_signed(lease)
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let ids: Vec<uuid::Uuid> = to_lease.iter().map(|e| e.id).collect();
-    let leased = lease_events(conn, &ids, until)?;
+    let leased = lease_events(conn, &ids, lease_end(at, shared.lease)?)?;
     Ok((settled, leased, claimed))
 }

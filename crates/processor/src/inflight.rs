@@ -71,7 +71,7 @@ impl InFlight {
         }
     }
 
-    /// Opens a queue; its task takes events with [`InFlight::next`].
+    /// Opens a queue; its task takes events with [`QueueGuard::take`].
     pub(crate) fn start(&self, key: QueueKey, events: Vec<WebhookEvent>) -> QueueGuard {
         self.queues().insert(key.clone(), events.into());
         QueueGuard {

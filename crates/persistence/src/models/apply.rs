@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::models::collections::{find_collection_by_id, Collection};
+use crate::models::collections::{find_collection_by_id, keep_first_provider_ref, Collection};
 use crate::models::events::{settle_received, Settle};
 use crate::models::transitions::NewTransition;
 use crate::schema::{collection_transitions, collections};
@@ -84,13 +84,7 @@ pub fn apply_decision(
                 return Err(Abort::Rollback(Applied::StaleStatus { current }));
             }
             if let Some(reference) = request.provider_ref {
-                diesel::update(
-                    collections::table
-                        .filter(collections::id.eq(SqlUuid(request.collection_id)))
-                        .filter(collections::provider_ref.is_null()),
-                )
-                .set(collections::provider_ref.eq(reference))
-                .execute(conn)?;
+                keep_first_provider_ref(conn, request.collection_id, reference)?;
             }
         }
         let default_reason = decision.reason();
@@ -133,12 +127,7 @@ fn lock_collection_status(
         DbConnection::Pg(c) => query.for_update().first(c).optional()?,
         DbConnection::Sqlite(c) => query.first(c).optional()?,
     };
-    status
-        .map(|s| {
-            s.parse()
-                .map_err(|e: domain::UnknownStatus| StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+    Ok(status.map(|s| s.parse()).transpose()?)
 }
 
 /// Why the transaction closure stopped: a database error, or an outcome that must roll back what

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::lock::{limit_row_waits, try_database_locks};
+use crate::models::collections::keep_first_provider_ref;
 use crate::models::events::{settle_received, Settle};
 use crate::models::transitions::NewTransition;
 use crate::schema::{collection_transitions, collections};
@@ -240,12 +241,7 @@ fn lock_collections(
         DbConnection::Sqlite(c) => query.load(c)?,
     };
     rows.into_iter()
-        .map(|(id, request_ref, status)| {
-            let status = status
-                .parse()
-                .map_err(|e: domain::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
-            Ok((id, request_ref, status))
-        })
+        .map(|(id, request_ref, status)| Ok((id, request_ref, status.parse()?)))
         .collect()
 }
 
@@ -298,13 +294,7 @@ fn update_collections(
                     ))
                     .execute(conn)?;
                 if let Some(reference) = &state.provider_ref {
-                    diesel::update(
-                        collections::table
-                            .filter(collections::id.eq(SqlUuid(state.id)))
-                            .filter(collections::provider_ref.is_null()),
-                    )
-                    .set(collections::provider_ref.eq(reference))
-                    .execute(conn)?;
+                    keep_first_provider_ref(conn, state.id, reference)?;
                 }
             }
             updated

@@ -108,6 +108,23 @@ pub fn create_collection(
     find_collection_by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("collection {id}")))
 }
 
+/// Stores the payment's reference at the provider on the collection, unless it has one already
+/// (the first one seen stays).
+pub(crate) fn keep_first_provider_ref(
+    conn: &mut DbConnection,
+    id: Uuid,
+    reference: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        collections::table
+            .filter(collections::id.eq(SqlUuid(id)))
+            .filter(collections::provider_ref.is_null()),
+    )
+    .set(collections::provider_ref.eq(reference))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn find_collection(
     conn: &mut DbConnection,
     request_ref: &str,

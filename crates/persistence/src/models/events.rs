@@ -231,11 +231,7 @@ pub fn claim_events(
     lease: Duration,
 ) -> Result<Vec<WebhookEvent>, StoreError> {
     use crate::schema::webhook_events::dsl::*;
-    let lease_until = now.checked_add_signed(lease_delta(lease)).ok_or_else(|| {
-        StoreError::Query(diesel::result::Error::QueryBuilderError(
-            format!("lease of {lease:?} is out of range").into(),
-        ))
-    })?;
+    let lease_until = lease_end(now, lease)?;
     // Two statements, not `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`:
     // PostgreSQL may run such a subquery again for each row it updates, and each run skips the
     // rows the statement itself has just changed and takes the next ones, so the claim grew past
@@ -320,8 +316,16 @@ pub fn mark_claimed_failed(
     Ok(settle_received(conn, &[event], Settle::Failed(now, error), true)?.len() == 1)
 }
 
-fn lease_delta(lease: Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
+/// When a lease taken at `now` runs out: what `lease_events` is given.
+pub fn lease_end(now: DateTime<Utc>, lease: Duration) -> Result<DateTime<Utc>, StoreError> {
+    chrono::TimeDelta::from_std(lease)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or_else(|| {
+            StoreError::Query(diesel::result::Error::QueryBuilderError(
+                format!("lease of {lease:?} is out of range").into(),
+            ))
+        })
 }
 
 /// What becomes of events that are still RECEIVED.

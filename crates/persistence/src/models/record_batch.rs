@@ -45,6 +45,13 @@ pub struct StoredEvent {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
+impl StoredEvent {
+    /// What makes it one event: `UNIQUE(provider, dedup_key)`.
+    fn key(&self) -> (&str, &str) {
+        (&self.provider, &self.dedup_key)
+    }
+}
+
 impl From<WebhookEvent> for StoredEvent {
     fn from(row: WebhookEvent) -> Self {
         StoredEvent {
@@ -165,15 +172,12 @@ fn record_on_postgres(
         Err(e) => return Err(e.into()),
     };
     // One row per key; sorted like the slots, the n-th row is the n-th slot's.
-    rows.sort_unstable_by(|a, b| {
-        (a.provider.as_str(), a.dedup_key.as_str())
-            .cmp(&(b.provider.as_str(), b.dedup_key.as_str()))
-    });
+    rows.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
     let matches = rows.len() == slots.len()
         && rows
             .iter()
             .zip(&slots)
-            .all(|(row, slot)| (row.provider.as_str(), row.dedup_key.as_str()) == slot.key);
+            .all(|(row, slot)| row.key() == slot.key);
     if !matches {
         return Err(StoreError::Corrupt(format!(
             "a batch of {} keys returned {} rows that do not match them",

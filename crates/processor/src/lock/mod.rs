@@ -34,6 +34,13 @@ pub(crate) fn lock_names<'a>(request_refs: impl Iterator<Item = &'a str>) -> Vec
     names
 }
 
+/// The lock names the decision transaction tries itself (`persistence::apply_batch`,
+/// `apply_claimed`) when the round fell back to the database locks; none when Redis holds them.
+pub(crate) fn database_lock_names(backend: LockBackend) -> Option<&'static dyn Fn(&str) -> String> {
+    const NAME: &dyn Fn(&str) -> String = &lock_key;
+    (backend == LockBackend::Database).then_some(NAME)
+}
+
 /// The payment locks one round of a batch holds.
 pub(crate) enum BatchLocks {
     /// Held in Redis: the keys the guard names.

@@ -65,6 +65,15 @@ impl Spawned {
         }
     }
 
+    /// Sends SIGTERM and waits at most `limit` for the exit: its status, how long it took from
+    /// the signal, and the log.
+    async fn terminate_timed(&mut self, limit: Duration) -> (ExitStatus, Duration, String) {
+        self.terminate();
+        let signalled = Instant::now();
+        let status = self.exit_within(limit).await;
+        (status, signalled.elapsed(), self.log_text())
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -196,11 +205,7 @@ async fn sigterm_under_load_exits_cleanly_within_the_grace_period() {
         || count_with_status(&env.db, EventStatus::Processed) >= 450,
     )
     .await;
-    child.terminate();
-    let signalled = Instant::now();
-    let status = child.exit_within(grace + Duration::from_secs(5)).await;
-    let took = signalled.elapsed();
-    let log = child.log_text();
+    let (status, took, log) = child.terminate_timed(grace + Duration::from_secs(5)).await;
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         took <= grace,
@@ -235,17 +240,8 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
     // A lock wait is interrupted at shutdown, but a statement waiting in the database is not:
     // a host application holds the collection's row.
     let env = Env { db, redis: None };
-    let reference = format!("{}-stuck", crate::fixtures::unique_prefix());
-    create_collections(&env.db, std::slice::from_ref(&reference));
-    let stuck = crate::fixtures::Delivery::new(
-        &format!("{reference}-e"),
-        &reference,
-        domain::CollectionStatus::Success,
-    );
-    deliver(&env.db, &[stuck]);
-
     // Another transaction holds the collection's row for longer than the grace.
-    let holder = RowHolder::hold(&env, &reference);
+    let holder = one_event_on_a_held_row(&env, "stuck");
     let holder_pid = holder.pid;
 
     let grace = Duration::from_secs(1);
@@ -262,11 +258,7 @@ async fn sigterm_exits_within_the_grace_even_when_work_in_hand_cannot_finish() {
         || blocked_by(&env, holder_pid) > 0,
     )
     .await;
-    child.terminate();
-    let signalled = Instant::now();
-    let status = child.exit_within(Duration::from_secs(10)).await;
-    let took = signalled.elapsed();
-    let log = child.log_text();
+    let (status, took, log) = child.terminate_timed(Duration::from_secs(10)).await;
     holder.let_go();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
@@ -290,17 +282,7 @@ async fn a_failed_direct_claim_is_followed_by_a_leased_one() {
     let Some(env) = env_for("process::a_failed_direct_claim_is_followed_by_a_leased_one") else {
         return;
     };
-    let reference = format!("{}-held", crate::fixtures::unique_prefix());
-    create_collections(&env.db, std::slice::from_ref(&reference));
-    deliver(
-        &env.db,
-        &[crate::fixtures::Delivery::new(
-            &format!("{reference}-e"),
-            &reference,
-            domain::CollectionStatus::Success,
-        )],
-    );
-    let holder = RowHolder::hold(&env, &reference);
+    let holder = one_event_on_a_held_row(&env, "held");
 
     let knobs = Knobs {
         lock_wait_ms: 300,
@@ -339,17 +321,7 @@ async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
     let test = "process::sigterm_gives_up_a_round_that_waits_past_the_grace";
     let Some(db) = postgres(test) else { return };
     let env = Env { db, redis: None };
-    let reference = format!("{}-round", crate::fixtures::unique_prefix());
-    create_collections(&env.db, std::slice::from_ref(&reference));
-    deliver(
-        &env.db,
-        &[crate::fixtures::Delivery::new(
-            &format!("{reference}-e"),
-            &reference,
-            domain::CollectionStatus::Success,
-        )],
-    );
-    let holder = RowHolder::hold(&env, &reference);
+    let holder = one_event_on_a_held_row(&env, "round");
     let holder_pid = holder.pid;
 
     let grace = Duration::from_secs(1);
@@ -368,11 +340,7 @@ async fn sigterm_gives_up_a_round_that_waits_past_the_grace() {
         || leased(&env) == 1 && blocked_by(&env, holder_pid) > 0,
     )
     .await;
-    child.terminate();
-    let signalled = Instant::now();
-    let status = child.exit_within(Duration::from_secs(10)).await;
-    let took = signalled.elapsed();
-    let log = child.log_text();
+    let (status, took, log) = child.terminate_timed(Duration::from_secs(10)).await;
     holder.let_go();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
@@ -449,6 +417,22 @@ async fn a_held_row_holds_back_only_its_own_payment_in_a_round() {
     child.terminate();
     let status = child.exit_within(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}: {}", child.log_text());
+}
+
+/// One payment (`<unique prefix>-<name>`) with one SUCCESS delivery waiting, whose collection row
+/// a host application's transaction holds.
+fn one_event_on_a_held_row(env: &Env, name: &str) -> RowHolder {
+    let reference = format!("{}-{name}", crate::fixtures::unique_prefix());
+    create_collections(&env.db, std::slice::from_ref(&reference));
+    deliver(
+        &env.db,
+        &[crate::fixtures::Delivery::new(
+            &format!("{reference}-e"),
+            &reference,
+            domain::CollectionStatus::Success,
+        )],
+    );
+    RowHolder::hold(env, &reference)
 }
 
 /// A host application's transaction holding one collection's row (`FOR UPDATE`) until told to
