@@ -2,12 +2,16 @@
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
 
 pub mod extract;
+pub mod plan;
 pub mod provider;
+pub mod reading;
 pub mod signature;
 pub mod status;
 pub mod transition;
 
 pub use extract::{Extracted, FieldMap};
+pub use plan::{plan_round, CollectionState, Plan, Request, Step};
 pub use provider::{dedup_key, PayloadProfile, Preset};
+pub use reading::{read_request, Unreadable};
 pub use status::{CollectionStatus, UnknownStatus};
 pub use transition::{decide, Authority, Decision, Outcome};

@@ -1,0 +1,110 @@
+//! What a recorded event asks of its collection, read from its payload by its provider's
+//! profile. A payload that cannot ask for anything is the event's own, permanent problem:
+//! retrying cannot help; an operator can fix it and replay.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::plan::Request;
+use crate::provider::PayloadProfile;
+use crate::signature::Verified;
+use crate::status::{CollectionStatus, UnknownStatus};
+
+/// Why an event asks for nothing; the text is the event's `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the payload is not a JSON object")]
+    NotAnObject,
+    #[error("the payload has no request_ref")]
+    NoRequestRef,
+    #[error("the payload has no status")]
+    NoStatus,
+    #[error("{0}: not a payment status this provider's rules know")]
+    UnknownStatus(UnknownStatus),
+}
+
+/// The request of event `event`. `stored_ref` is the reference the receiver read and stored;
+/// the payload is searched for one only without it.
+pub fn read_request(
+    profile: &PayloadProfile,
+    event: Uuid,
+    stored_ref: Option<&str>,
+    payload: &Value,
+) -> Result<Request, Unreadable> {
+    if !payload.is_object() {
+        return Err(Unreadable::NotAnObject);
+    }
+    let extracted = profile.read(payload, &Verified::default());
+    let request_ref = stored_ref
+        .filter(|r| !r.trim().is_empty())
+        .map(str::to_owned)
+        .or(extracted.request_ref)
+        .ok_or(Unreadable::NoRequestRef)?;
+    let word = extracted.status.ok_or(Unreadable::NoStatus)?;
+    let status = CollectionStatus::normalise(&word).map_err(Unreadable::UnknownStatus)?;
+    Ok(Request::from_event(
+        event,
+        request_ref,
+        status,
+        extracted.provider_ref,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::provider::Preset;
+
+    fn read(stored_ref: Option<&str>, payload: Value) -> Result<Request, Unreadable> {
+        read_request(
+            &Preset::Generic.payload(),
+            Uuid::nil(),
+            stored_ref,
+            &payload,
+        )
+    }
+
+    #[test]
+    fn the_stored_reference_comes_first() {
+        let request = read(
+            Some("REQ-STORED"),
+            json!({"request_ref": "REQ-PAYLOAD", "status": "successful", "provider_ref": "P-1"}),
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(
+            request,
+            Ok(Request::from_event(
+                Uuid::nil(),
+                "REQ-STORED".into(),
+                CollectionStatus::Success,
+                Some("P-1".into())
+            ))
+        );
+        let from_payload = read(
+            Some("  "),
+            json!({"request_ref": "REQ-P", "status": "pending"}),
+        );
+        assert_eq!(from_payload.map(|r| r.request_ref), Ok("REQ-P".to_owned()));
+    }
+
+    #[test]
+    fn unreadable_payloads_say_why() {
+        let cases = [
+            (json!([1]), "the payload is not a JSON object"),
+            (json!({"status": "paid"}), "the payload has no request_ref"),
+            (json!({"request_ref": "R"}), "the payload has no status"),
+            (
+                json!({"request_ref": "R", "status": "teleported"}),
+                "unknown status \"teleported\": not a payment status this provider's rules know",
+            ),
+        ];
+        for (payload, reason) in cases {
+            assert_eq!(
+                read(None, payload).map_err(|e| e.to_string()),
+                Err(reason.to_owned())
+            );
+        }
+    }
+}
