@@ -108,15 +108,21 @@ impl ProviderSettings {
             })?;
             secrets.push(secret);
         }
-        let mut payload = self.preset.payload();
-        self.fields.apply(&mut payload.fields);
         Ok(Provider {
             name: name.to_owned(),
             preset: self.preset,
             scheme,
             secrets,
-            payload,
+            payload: self.payload_profile(),
         })
+    }
+
+    /// How to read this provider's payloads: the preset's fields with the overrides. All that the
+    /// processor needs; it never reads the signing secrets.
+    pub fn payload_profile(&self) -> PayloadProfile {
+        let mut payload = self.preset.payload();
+        self.fields.apply(&mut payload.fields);
+        payload
     }
 }
 

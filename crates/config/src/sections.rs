@@ -182,6 +182,14 @@ impl Default for ProcessorSettings {
 impl Settings {
     /// Checks every value that deserialisation alone cannot; the first problem found is the
     /// error, naming its key.
+    /// Each provider's payload profile, by name, without reading any secret.
+    pub fn payload_profiles(&self) -> BTreeMap<String, domain::PayloadProfile> {
+        self.providers
+            .iter()
+            .map(|(name, provider)| (name.clone(), provider.payload_profile()))
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database.database_url()?;
         positive("database.pool_size", self.database.pool_size.into())?;

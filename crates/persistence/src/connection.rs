@@ -188,6 +188,26 @@ macro_rules! per_backend {
     };
 }
 
+/// Loads the rows of `$query` locked until the caller's transaction ends: PostgreSQL
+/// `FOR UPDATE` (`skip_locked`: `FOR UPDATE SKIP LOCKED`, for claims); SQLite has no row locks,
+/// and its immediate transaction (`write_transaction`) already excludes other writers. The one
+/// place where that difference is written.
+#[macro_export]
+macro_rules! load_locked {
+    ($db:expr, $query:expr) => {
+        match $db {
+            $crate::connection::DbConnection::Pg(c) => $query.for_update().load(c),
+            $crate::connection::DbConnection::Sqlite(c) => $query.load(c),
+        }
+    };
+    ($db:expr, $query:expr, skip_locked) => {
+        match $db {
+            $crate::connection::DbConnection::Pg(c) => $query.for_update().skip_locked().load(c),
+            $crate::connection::DbConnection::Sqlite(c) => $query.load(c),
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

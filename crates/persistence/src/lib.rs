@@ -1,6 +1,7 @@
 //! Storage of webhook-inbox on PostgreSQL or SQLite through one diesel connection type: schema,
 //! models and their queries, embedded migrations, r2d2 pools. No HTTP and no business rules:
-//! decisions come from `domain`; this crate records them atomically.
+//! decisions are planned by `domain`; this crate reads what a plan needs and executes it
+//! atomically.
 //!
 //! Errors: every fallible function returns [`StoreError`]. Callers decide what it means to their
 //! clients (`Unavailable` is a 503 at the receiver and a retry at the processor, never a 4xx).
@@ -17,18 +18,20 @@ pub mod types;
 pub use connection::{write_transaction, Backend, DatabaseUrl, DbConnection, SqliteOptions};
 pub use error::StoreError;
 pub use migrate::run_migrations;
-pub use models::apply::{apply_decision, Applied, ApplyRequest};
-pub use models::apply_batch::{apply_batch, apply_claimed, BatchItem, BatchOutcome};
 pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
+};
+pub use models::decisions::{
+    apply_requests, lock_collections, write_plan, Decide, EventsHeld, LockedCollection,
+    RequestOutcome,
 };
 pub use models::event_admin::{
     count_purgeable, list_events, purge_batch, replay_event, EventFilter, Replayed,
 };
 pub use models::events::{
     claim_events, find_event, is_received, lease_end, lease_events, lock_claimable,
-    mark_claimed_failed, mark_failed, notify_new_events, record_event, schedule_retry, EventStatus,
-    NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
+    lock_open_events, mark_claimed_failed, mark_failed, notify_new_events, record_event,
+    schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
 };
 pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
 pub use models::stats::{backlog, stats, Stats};

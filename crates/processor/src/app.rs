@@ -2,46 +2,27 @@
 //! `run` works until cancelled, `run_until_idle` works until nothing is claimable (tests).
 //! Several processors may share one database, in one process or many.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use inbox_config::{Loaded, Provider};
-use persistence::{build_pool, DatabaseUrl, DbPool, StoreError};
+use inbox_config::Settings;
+use persistence::{build_pool, DatabaseUrl, StoreError};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::claim_loop::Driver;
+use crate::context::Context;
 use crate::error::Error;
 use crate::lock::{Locks, RedisLock};
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
 use crate::{http, queue, wake};
 
-/// What every part of a running processor reads.
-pub(crate) struct Shared {
-    pub(crate) pool: DbPool,
-    pub(crate) providers: Arc<BTreeMap<String, Provider>>,
-    pub(crate) locks: Locks,
-    pub(crate) metrics: Metrics,
-    pub(crate) retry: RetryPolicy,
-    /// Woken by the LISTEN thread when receivers announce new events.
-    pub(crate) wake: Arc<Notify>,
-    pub(crate) batch_size: usize,
-    pub(crate) concurrency: usize,
-    pub(crate) lease: Duration,
-    pub(crate) lock_wait: Duration,
-    pub(crate) poll_interval: Duration,
-    pub(crate) shutdown_grace: Duration,
-    /// The PostgreSQL URL to LISTEN on; `None` on SQLite, which only polls.
-    pub(crate) listen_url: Option<String>,
-}
-
 pub struct Processor {
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
     /// Stops the metrics server and the queue sampler when the processor is dropped.
     background: CancellationToken,
 }
@@ -50,8 +31,9 @@ impl Processor {
     /// Connects to the database (and prepares Redis, which may be down: locks then come from
     /// the database), binds `processor.metrics_addr` and starts serving `/healthz` and
     /// `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
-    pub async fn build(loaded: Loaded) -> Result<(Processor, SocketAddr), Error> {
-        let settings = loaded.settings;
+    /// Only the providers' payload profiles are taken from `settings`: the processor never reads
+    /// a signing secret, so its environment need not hold any.
+    pub async fn build(settings: Settings) -> Result<(Processor, SocketAddr), Error> {
         let p = &settings.processor;
         let url = settings.database.database_url()?;
         let pool_settings = settings.database.pool_settings();
@@ -105,9 +87,9 @@ impl Processor {
             metrics = %addr,
             "Processor ready"
         );
-        let shared = Shared {
+        let ctx = Context {
             pool,
-            providers: loaded.providers,
+            profiles: Arc::new(settings.payload_profiles()),
             locks,
             metrics,
             retry: RetryPolicy {
@@ -125,7 +107,7 @@ impl Processor {
             listen_url,
         };
         let processor = Processor {
-            shared: Arc::new(shared),
+            ctx: Arc::new(ctx),
             background,
         };
         Ok((processor, addr))
@@ -134,13 +116,13 @@ impl Processor {
     /// Works until `cancel` fires; then stops claiming, finishes the events in hand within
     /// `processor.shutdown_grace_secs`, gives back the events not started, and returns.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), Error> {
-        if let Some(url) = &self.shared.listen_url {
+        if let Some(url) = &self.ctx.listen_url {
             let stop = cancel.child_token();
-            if let Err(error) = wake::spawn_listener(url.clone(), self.shared.wake.clone(), stop) {
+            if let Err(error) = wake::spawn_listener(url.clone(), self.ctx.wake.clone(), stop) {
                 tracing::warn!(%error, "No LISTEN thread: polling only");
             }
         }
-        Driver::new(self.shared.clone(), cancel).run().await;
+        Driver::new(self.ctx.clone(), cancel).run().await;
         tracing::info!("Processor stopped");
         Ok(())
     }
@@ -149,7 +131,7 @@ impl Processor {
     /// claims were made. Events scheduled for a later retry are not waited for. Lets tests
     /// drain the queue deterministically instead of sleeping.
     pub async fn run_until_idle(&self) -> Result<usize, Error> {
-        Ok(Driver::new(self.shared.clone(), CancellationToken::new())
+        Ok(Driver::new(self.ctx.clone(), CancellationToken::new())
             .run_until_idle()
             .await?)
     }

@@ -1,5 +1,6 @@
-//! The claim loop: claim a batch, hand it to per-payment queues, work at most `concurrency`
-//! batches at once (`batch`). A full batch means more work is waiting, so claim again at once;
+//! The claim loop drives the pipeline: claim (`claim`: what it settled is told, what it leased is
+//! handed to per-payment queues), then the rounds over the leased events (`rounds`), at most
+//! `concurrency` of them at once. A full batch means more work is waiting, so claim again at once;
 //! a partial or empty one means wait for a notification or `poll_interval`; an error means a
 //! short back-off. Claims stop while every batch slot is busy, so a processor never holds leases
 //! on much more than one batch it has not started.
@@ -7,16 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use persistence::{claim_events, now, run_blocking, StoreError, WebhookEvent};
+use persistence::{StoreError, WebhookEvent};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Shared;
-use crate::batch::run_batch;
-use crate::direct;
+use crate::claim::{claim_direct, claim_leased, Claimed};
+use crate::context::Context;
 use crate::inflight::{group, InFlight, QueueKey};
-use crate::settle::give_back;
+use crate::rounds::run_rounds;
+use crate::settle::{give_back, settled_in_claim};
 
 const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
 const LAST_ERROR_PAUSE: Duration = Duration::from_secs(5);
@@ -24,7 +25,7 @@ const LAST_ERROR_PAUSE: Duration = Duration::from_secs(5);
 const EXIT_MARGIN: Duration = Duration::from_millis(500);
 
 pub(crate) struct Driver {
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
     tasks: JoinSet<()>,
     slots: Arc<Semaphore>,
     inflight: InFlight,
@@ -33,19 +34,11 @@ pub(crate) struct Driver {
     lease_next: bool,
 }
 
-/// What one claim took.
-struct Claim {
-    /// Events leased, for the batch rounds (a direct claim settled the others).
-    leased: Vec<WebhookEvent>,
-    /// Events claimed in all, directly or leased.
-    count: usize,
-}
-
 impl Driver {
-    pub(crate) fn new(shared: Arc<Shared>, cancel: CancellationToken) -> Driver {
-        let slots = Arc::new(Semaphore::new(shared.concurrency));
+    pub(crate) fn new(ctx: Arc<Context>, cancel: CancellationToken) -> Driver {
+        let slots = Arc::new(Semaphore::new(ctx.concurrency));
         Driver {
-            shared,
+            ctx,
             tasks: JoinSet::new(),
             slots,
             inflight: InFlight::default(),
@@ -90,16 +83,16 @@ impl Driver {
                     }
                 }
             };
-            let full = claim.count >= self.shared.batch_size;
-            self.dispatch(claim.leased).await;
+            let full = claim.count >= self.ctx.batch_size;
+            self.dispatch(claim).await;
             if full {
                 continue;
             }
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break,
-                _ = self.shared.wake.notified() => {}
-                _ = tokio::time::sleep(self.shared.poll_interval) => {}
+                _ = self.ctx.wake.notified() => {}
+                _ = tokio::time::sleep(self.ctx.poll_interval) => {}
             }
         }
         self.finish().await;
@@ -125,46 +118,38 @@ impl Driver {
                 continue;
             }
             claimed += claim.count;
-            let full = claim.count >= self.shared.batch_size;
-            self.dispatch(claim.leased).await;
+            let full = claim.count >= self.ctx.batch_size;
+            self.dispatch(claim).await;
             if !full {
                 self.join_all().await;
             }
         }
     }
 
-    /// Claims a batch: directly (`direct`) unless the last direct claim failed, then once with
-    /// leases (`claim_events`), so that an event that makes the direct transaction fail is
+    /// Claims a batch: directly (`claim_direct`) unless the last direct claim failed, then once
+    /// with leases (`claim_leased`), so that an event that makes the direct transaction fail is
     /// leased and counted like any other.
-    async fn claim(&mut self) -> Result<Claim, StoreError> {
-        if !self.lease_next {
-            match direct::claim(&self.shared, &self.inflight).await {
-                Ok((leased, count)) => return Ok(Claim { leased, count }),
-                Err(error) => {
-                    tracing::warn!(%error, "A direct claim failed: the next claim leases");
-                    self.lease_next = true;
-                    return Err(error);
-                }
-            }
+    async fn claim(&mut self) -> Result<Claimed, StoreError> {
+        if self.lease_next {
+            self.lease_next = false;
+            return claim_leased(&self.ctx).await;
         }
-        self.lease_next = false;
-        let limit = i64::try_from(self.shared.batch_size).unwrap_or(i64::MAX);
-        let lease = self.shared.lease;
-        let leased = run_blocking(&self.shared.pool, move |conn| {
-            claim_events(conn, limit, now(), lease)
-        })
-        .await?;
-        Ok(Claim {
-            count: leased.len(),
-            leased,
-        })
+        claim_direct(&self.ctx, &self.inflight)
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(%error, "A direct claim failed: the next claim leases");
+                self.lease_next = true;
+            })
     }
 
-    /// Hands each payment's events to its running queue, or opens queues for them and starts
-    /// one batch task over those once a slot is free. When shutdown begins meanwhile, what was
-    /// not handed over is given back.
-    async fn dispatch(&mut self, events: Vec<WebhookEvent>) {
-        let fresh: Vec<(QueueKey, Vec<WebhookEvent>)> = group(events)
+    /// Tells what the claim settled; hands each payment's leased events to its running queue, or
+    /// opens queues for them and starts one task of rounds over those once a slot is free. When
+    /// shutdown begins meanwhile, what was not handed over is given back.
+    async fn dispatch(&mut self, claim: Claimed) {
+        for (event, settled) in &claim.settled {
+            settled_in_claim(&self.ctx, event, settled);
+        }
+        let fresh: Vec<(QueueKey, Vec<WebhookEvent>)> = group(claim.leased)
             .into_iter()
             .filter_map(|(key, events)| self.inflight.join(&key, events).map(|e| (key, e)))
             .collect();
@@ -178,16 +163,16 @@ impl Driver {
         };
         let Some(slot) = slot else {
             let unstarted = fresh.into_iter().flat_map(|(_, events)| events).collect();
-            give_back(&self.shared, unstarted).await;
+            give_back(&self.ctx, unstarted).await;
             return;
         };
         let queues = fresh
             .into_iter()
             .map(|(key, events)| self.inflight.start(key, events))
             .collect();
-        let shared = self.shared.clone();
+        let ctx = self.ctx.clone();
         let cancel = self.cancel.clone();
-        self.tasks.spawn(run_batch(shared, queues, slot, cancel));
+        self.tasks.spawn(run_rounds(ctx, queues, slot, cancel));
     }
 
     fn reap(&mut self) {
@@ -203,7 +188,7 @@ impl Driver {
     }
 
     async fn finish(mut self) {
-        let grace = self.shared.shutdown_grace;
+        let grace = self.ctx.shutdown_grace;
         let in_hand = self.tasks.len();
         tracing::info!("Shutting down: finishing the events in hand ({in_hand} payments)");
         // Stop waiting a little before the grace ends, so that the process is gone within it.

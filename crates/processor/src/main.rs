@@ -55,17 +55,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Option<Pa
 }
 
 fn start(config: Option<PathBuf>) -> Result<(), String> {
-    let loaded = inbox_config::load(config.as_deref()).map_err(|e| e.to_string())?;
-    inbox_config::logging::init(&loaded.settings.log).map_err(|e| e.to_string())?;
+    // Settings only: the processor reads no provider secret (`Processor::build`).
+    let (settings, _) =
+        inbox_config::load_settings_from(config.as_deref(), &inbox_config::ProcessEnvironment)
+            .map_err(|e| e.to_string())?;
+    inbox_config::logging::init(&settings.log).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async {
-        if loaded.settings.database.run_migrations {
-            migrate(&loaded).await?;
+        if settings.database.run_migrations {
+            migrate(&settings).await?;
         }
-        let (processor, _addr) = Processor::build(loaded).await.map_err(|e| e.to_string())?;
+        let (processor, _addr) = Processor::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
         let cancel = CancellationToken::new();
         tokio::spawn(cancel_on_signal(cancel.clone()));
         processor.run(cancel).await.map_err(|e| e.to_string())
@@ -76,13 +81,12 @@ fn start(config: Option<PathBuf>) -> Result<(), String> {
     result
 }
 
-async fn migrate(loaded: &inbox_config::Loaded) -> Result<(), String> {
-    let url = loaded
-        .settings
+async fn migrate(settings: &inbox_config::Settings) -> Result<(), String> {
+    let url = settings
         .database
         .database_url()
         .map_err(|e| e.to_string())?;
-    let sqlite = loaded.settings.database.pool_settings().sqlite;
+    let sqlite = settings.database.pool_settings().sqlite;
     let applied = tokio::task::spawn_blocking(move || {
         let mut conn = DbConnection::open(&url, sqlite)?;
         run_migrations(&mut conn)

@@ -1,9 +1,9 @@
 //! `inboxctl collections …`: create, show, history, set-status (audited; `--override` forces).
 
-use domain::{decide, Authority, CollectionStatus, Outcome};
+use domain::{Authority, CollectionStatus, Outcome, Request};
 use persistence::{
-    apply_decision, collection_history, create_collection, find_collection, now, Applied,
-    ApplyRequest, Collection, DbConnection, NewCollection,
+    apply_requests, collection_history, create_collection, find_collection, now, write_transaction,
+    Collection, DbConnection, Decide, EventsHeld, NewCollection, RequestOutcome, StoreError,
 };
 use serde_json::json;
 
@@ -120,53 +120,42 @@ fn set_status(
     };
     let actor = ctx.actor(actor);
     let mut conn = ctx.connect()?;
-    // A concurrent change makes the decision stale; decide again from the new status.
-    for _ in 0..5 {
-        let collection = find(&mut conn, request_ref)?;
-        let decision = decide(collection.status, requested, authority);
-        let request = ApplyRequest {
-            collection_id: collection.id,
-            decision,
-            event_id: None,
-            provider_ref: None,
-            actor: &actor,
-            reason: reason.as_deref(),
-            now: now(),
-        };
-        match apply_decision(&mut conn, &request)? {
-            Applied::Recorded { collection, .. } => {
-                let summary = match decision.outcome {
-                    Outcome::Applied | Outcome::Override => {
-                        format!(
-                            "{} -> {} ({})",
-                            decision.from, decision.requested, decision.outcome
-                        )
-                    }
-                    _ => format!("unchanged: {}", decision.reason()),
-                };
-                if ctx.json {
-                    output::json(&json!({"outcome": decision.outcome, "collection": collection}))?;
-                } else {
-                    println!("{request_ref}: {summary}");
-                }
-                // The refusal is recorded (audited), but the status did not change: say so.
-                return match decision.outcome {
-                    Outcome::SkippedTerminal | Outcome::SkippedBackward => {
-                        Err(CtlError::Failed(format!(
-                            "{request_ref} not changed; use --override --reason TEXT to force it"
-                        )))
-                    }
-                    _ => Ok(()),
-                };
-            }
-            Applied::StaleStatus { .. } => continue,
-            Applied::CollectionMissing => break,
-            Applied::EventAlreadyFinished => {
-                return Err(CtlError::Failed("unexpected event state".to_owned()))
-            }
+    find(&mut conn, request_ref)?;
+    // Decided under the collection's row lock, by the same plan and writer as the processor's.
+    let request = Request::from_operator(request_ref.to_owned(), requested, authority, reason);
+    let decide = Decide {
+        actor: &actor,
+        events: EventsHeld::Leased,
+        now: now(),
+    };
+    let outcomes = write_transaction(&mut conn, |conn| -> Result<_, StoreError> {
+        apply_requests(conn, std::slice::from_ref(&request), &decide)
+    })?;
+    let Some(RequestOutcome::Recorded(decision)) = outcomes.first().copied() else {
+        return Err(CtlError::Failed(format!(
+            "could not change {request_ref}: it is gone"
+        )));
+    };
+    let collection = find(&mut conn, request_ref)?;
+    let summary = match decision.outcome {
+        Outcome::Applied | Outcome::Override => {
+            format!(
+                "{} -> {} ({})",
+                decision.from, decision.requested, decision.outcome
+            )
         }
+        _ => format!("unchanged: {}", decision.reason()),
+    };
+    if ctx.json {
+        output::json(&json!({"outcome": decision.outcome, "collection": collection}))?;
+    } else {
+        println!("{request_ref}: {summary}");
     }
-    Err(CtlError::Failed(format!(
-        "could not change {request_ref}: it kept changing underneath, or it is gone"
-    )))
+    // The refusal is recorded (audited), but the status did not change: say so.
+    match decision.outcome {
+        Outcome::SkippedTerminal | Outcome::SkippedBackward => Err(CtlError::Failed(format!(
+            "{request_ref} not changed; use --override --reason TEXT to force it"
+        ))),
+        _ => Ok(()),
+    }
 }

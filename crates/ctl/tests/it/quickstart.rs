@@ -37,7 +37,7 @@ async fn start() -> Services {
     let app = receiver::Application::build(loaded.clone()).await.unwrap();
     let url = format!("http://127.0.0.1:{}/webhooks/demo", app.port());
     tokio::spawn(app.run_until_stopped());
-    let (processor, _metrics) = processor::Processor::build(loaded).await.unwrap();
+    let (processor, _metrics) = processor::Processor::build(loaded.settings).await.unwrap();
     Services {
         ctl,
         processor,

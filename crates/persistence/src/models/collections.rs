@@ -1,5 +1,5 @@
 //! `collections`: the payments host applications read. Created by the host (or an operator);
-//! their status changes only through `apply::apply_decision`.
+//! their status changes only through the decision transaction (`decisions`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

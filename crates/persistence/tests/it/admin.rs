@@ -1,11 +1,11 @@
 //! Operator queries: list, replay, purge, stats.
 
 use chrono::TimeDelta;
-use domain::{decide, Authority, CollectionStatus};
+use domain::{Authority, CollectionStatus, Request};
 use persistence::{
-    apply_decision, count_purgeable, create_collection, find_event, list_events, mark_failed, now,
-    purge_batch, record_event, replay_event, stats, ApplyRequest, EventFilter, EventStatus,
-    NewCollection, NewWebhookEvent, Replayed,
+    count_purgeable, create_collection, find_event, list_events, mark_failed, now, purge_batch,
+    record_event, replay_event, stats, EventFilter, EventStatus, NewCollection, NewWebhookEvent,
+    Replayed,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -152,25 +152,14 @@ fn stats_count_statuses_duplicates_and_decisions(db: TestDb) {
     record(&db, "demo", "a", now());
     let b = record(&db, "demo", "b", now());
     mark_failed(&mut db.conn(), b, "x", now()).unwrap();
-    let collection =
-        create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
-    apply_decision(
-        &mut db.conn(),
-        &ApplyRequest {
-            collection_id: collection.id,
-            decision: decide(
-                CollectionStatus::Initiated,
-                CollectionStatus::Success,
-                Authority::Event,
-            ),
-            event_id: None,
-            provider_ref: None,
-            actor: "test",
-            reason: None,
-            now: now(),
-        },
-    )
-    .unwrap();
+    create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
+    let by_hand = Request::from_operator(
+        "REQ-1".into(),
+        CollectionStatus::Success,
+        Authority::Event,
+        None,
+    );
+    crate::helpers::decide_requests(&mut db.conn(), &[by_hand], "test", now(), None).unwrap();
 
     let figures = stats(&mut db.conn()).unwrap();
     assert_eq!(

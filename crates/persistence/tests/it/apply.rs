@@ -1,11 +1,13 @@
-//! The decision transaction: effect, audit row and event mark together, fenced by the status the
-//! decision was taken from.
+//! The decision transaction for one request: effect, audit row and event mark together, fenced
+//! by the status the plan was made from.
 
-use domain::{decide, Authority, CollectionStatus, Outcome};
+use chrono::{DateTime, Utc};
+use domain::plan::{plan_round, CollectionState};
+use domain::{Authority, CollectionStatus, Outcome, Request};
 use persistence::{
-    apply_decision, collection_history, create_collection, find_collection, find_event,
-    mark_failed, now, record_event, Applied, ApplyRequest, EventStatus, NewCollection,
-    NewWebhookEvent,
+    collection_history, create_collection, find_collection, find_event, lock_collections,
+    mark_failed, now, record_event, write_plan, write_transaction, Collection, Decide, EventStatus,
+    EventsHeld, LockedCollection, NewCollection, NewWebhookEvent, RequestOutcome, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -28,50 +30,44 @@ fn new_event(db: &TestDb, key: &str) -> Uuid {
     record_event(&mut db.conn(), &new).unwrap().event().id
 }
 
-fn request(
-    collection_id: Uuid,
-    from: CollectionStatus,
-    to: CollectionStatus,
-    event: Option<Uuid>,
-) -> ApplyRequest<'static> {
-    ApplyRequest {
-        collection_id,
-        decision: decide(from, to, Authority::Event),
-        event_id: event,
-        provider_ref: Some("PSK-123"),
-        actor: "processor",
-        reason: None,
-        now: now(),
-    }
+/// What event `event` asks of REQ-1, with the provider's reference PSK-123.
+fn request(to: CollectionStatus, event: Uuid) -> Request {
+    Request::from_event(event, "REQ-1".into(), to, Some("PSK-123".into()))
+}
+
+fn apply(db: &TestDb, request: Request, actor: &str, at: DateTime<Utc>) -> RequestOutcome {
+    let outcomes = crate::helpers::decide_requests(&mut db.conn(), &[request], actor, at, None);
+    outcomes.unwrap().remove(0)
+}
+
+fn stored(db: &TestDb) -> Collection {
+    find_collection(&mut db.conn(), "REQ-1").unwrap().unwrap()
 }
 
 fn applied_decision_writes_all_three(db: TestDb) {
     let collection =
         create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
     let event = new_event(&db, "evt_1");
-    let req = request(
-        collection.id,
-        CollectionStatus::Initiated,
-        CollectionStatus::Success,
-        Some(event),
-    );
+    let at = now();
 
-    let Applied::Recorded {
-        collection: after,
-        transition_id,
-    } = apply_decision(&mut db.conn(), &req).unwrap()
-    else {
+    let RequestOutcome::Recorded(decision) = apply(
+        &db,
+        request(CollectionStatus::Success, event),
+        "processor",
+        at,
+    ) else {
         panic!("expected the decision to be recorded");
     };
+    assert_eq!(decision.outcome, Outcome::Applied);
+    let after = stored(&db);
     assert_eq!(after.status, CollectionStatus::Success);
     assert_eq!(after.version, 2);
     assert_eq!(after.provider_ref.as_deref(), Some("PSK-123"));
-    assert_eq!(after.updated_at, req.now);
+    assert_eq!(after.updated_at, at);
 
     let history = collection_history(&mut db.conn(), collection.id).unwrap();
     assert_eq!(history.len(), 1);
     let row = &history[0];
-    assert_eq!(row.id, transition_id);
     assert_eq!(row.webhook_event_id, Some(event));
     assert_eq!(
         (row.from_status, row.to_status),
@@ -82,39 +78,46 @@ fn applied_decision_writes_all_three(db: TestDb) {
 
     let event = find_event(&mut db.conn(), event).unwrap().unwrap();
     assert_eq!(event.status, EventStatus::Processed);
-    assert_eq!(event.processed_at, Some(req.now));
+    assert_eq!(event.processed_at, Some(at));
 }
 
 fn stale_decision_changes_nothing(db: TestDb) {
     let collection =
         create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
     let first = new_event(&db, "evt_1");
-    apply_decision(
-        &mut db.conn(),
-        &request(
-            collection.id,
-            CollectionStatus::Initiated,
-            CollectionStatus::Pending,
-            Some(first),
-        ),
-    )
-    .unwrap();
+    apply(
+        &db,
+        request(CollectionStatus::Pending, first),
+        "processor",
+        now(),
+    );
 
-    // A second writer decided from INITIATED before the first committed: it must not overwrite.
+    // A plan made from INITIATED, read before the first change committed: it must not overwrite.
     let second = new_event(&db, "evt_2");
-    let stale = request(
-        collection.id,
-        CollectionStatus::Initiated,
-        CollectionStatus::Processing,
-        Some(second),
+    let stale = LockedCollection {
+        id: collection.id,
+        state: CollectionState {
+            request_ref: "REQ-1".into(),
+            status: CollectionStatus::Initiated,
+            provider_ref: None,
+        },
+    };
+    let plan = plan_round(
+        std::slice::from_ref(&stale.state),
+        &[request(CollectionStatus::Processing, second)],
     );
-    assert_eq!(
-        apply_decision(&mut db.conn(), &stale).unwrap(),
-        Applied::StaleStatus {
-            current: CollectionStatus::Pending
-        }
-    );
-    let now_stored = find_collection(&mut db.conn(), "REQ-1").unwrap().unwrap();
+    let decide = Decide {
+        actor: "processor",
+        events: EventsHeld::Leased,
+        now: now(),
+    };
+    let error = write_transaction(&mut db.conn(), |conn| {
+        lock_collections(conn, &["REQ-1"])?;
+        write_plan(conn, &plan, std::slice::from_ref(&stale), &decide)
+    })
+    .expect_err("a stale plan is refused");
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    let now_stored = stored(&db);
     assert_eq!(now_stored.status, CollectionStatus::Pending);
     assert_eq!(now_stored.version, 2);
     assert_eq!(
@@ -133,31 +136,24 @@ fn skipped_decision_audits_but_leaves_the_collection(db: TestDb) {
     let collection =
         create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
     let success = new_event(&db, "evt_success");
-    apply_decision(
-        &mut db.conn(),
-        &request(
-            collection.id,
-            CollectionStatus::Initiated,
-            CollectionStatus::Success,
-            Some(success),
-        ),
-    )
-    .unwrap();
-    let late = new_event(&db, "evt_pending");
-    let req = request(
-        collection.id,
-        CollectionStatus::Success,
-        CollectionStatus::Pending,
-        Some(late),
+    apply(
+        &db,
+        request(CollectionStatus::Success, success),
+        "processor",
+        now(),
     );
-    assert_eq!(req.decision.outcome, Outcome::SkippedTerminal);
+    let late = new_event(&db, "evt_pending");
 
-    let Applied::Recorded {
-        collection: after, ..
-    } = apply_decision(&mut db.conn(), &req).unwrap()
-    else {
+    let RequestOutcome::Recorded(decision) = apply(
+        &db,
+        request(CollectionStatus::Pending, late),
+        "processor",
+        now(),
+    ) else {
         panic!("a skipped decision is still recorded");
     };
+    assert_eq!(decision.outcome, Outcome::SkippedTerminal);
+    let after = stored(&db);
     assert_eq!(after.status, CollectionStatus::Success);
     assert_eq!(
         after.version, 2,
@@ -180,38 +176,35 @@ fn finished_event_is_never_applied_again(db: TestDb) {
     let collection =
         create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
     let event = new_event(&db, "evt_1");
-    let req = request(
-        collection.id,
-        CollectionStatus::Initiated,
-        CollectionStatus::Pending,
-        Some(event),
+    apply(
+        &db,
+        request(CollectionStatus::Pending, event),
+        "processor",
+        now(),
     );
-    apply_decision(&mut db.conn(), &req).unwrap();
     // The same event applied again (a second processor after a lease ran out): nothing happens.
-    let again = request(
-        collection.id,
-        CollectionStatus::Pending,
-        CollectionStatus::Processing,
-        Some(event),
-    );
     assert_eq!(
-        apply_decision(&mut db.conn(), &again).unwrap(),
-        Applied::EventAlreadyFinished
+        apply(
+            &db,
+            request(CollectionStatus::Processing, event),
+            "processor",
+            now()
+        ),
+        RequestOutcome::AlreadyFinished
     );
     let failed = new_event(&db, "evt_2");
     mark_failed(&mut db.conn(), failed, "bad", now()).unwrap();
-    let on_failed = request(
-        collection.id,
-        CollectionStatus::Pending,
-        CollectionStatus::Processing,
-        Some(failed),
-    );
     assert_eq!(
-        apply_decision(&mut db.conn(), &on_failed).unwrap(),
-        Applied::EventAlreadyFinished
+        apply(
+            &db,
+            request(CollectionStatus::Processing, failed),
+            "processor",
+            now()
+        ),
+        RequestOutcome::AlreadyFinished
     );
 
-    let stored = find_collection(&mut db.conn(), "REQ-1").unwrap().unwrap();
+    let stored = stored(&db);
     assert_eq!(stored.status, CollectionStatus::Pending);
     assert_eq!(
         collection_history(&mut db.conn(), collection.id)
@@ -224,36 +217,25 @@ fn finished_event_is_never_applied_again(db: TestDb) {
 fn operator_override_without_event(db: TestDb) {
     let collection =
         create_collection(&mut db.conn(), &NewCollection::initiated("REQ-1"), now()).unwrap();
-    apply_decision(
-        &mut db.conn(),
-        &request(
-            collection.id,
-            CollectionStatus::Initiated,
-            CollectionStatus::Success,
-            None,
-        ),
-    )
-    .unwrap();
-    let req = ApplyRequest {
-        collection_id: collection.id,
-        decision: decide(
-            CollectionStatus::Success,
-            CollectionStatus::Failed,
-            Authority::Override,
-        ),
-        event_id: None,
-        provider_ref: None,
-        actor: "ops:alice",
-        reason: Some("chargeback confirmed by provider"),
-        now: now(),
+    let by_hand = |status, authority, reason: Option<&str>| {
+        Request::from_operator("REQ-1".into(), status, authority, reason.map(str::to_owned))
     };
-    let Applied::Recorded {
-        collection: after, ..
-    } = apply_decision(&mut db.conn(), &req).unwrap()
-    else {
+    apply(
+        &db,
+        by_hand(CollectionStatus::Success, Authority::Event, None),
+        "ops:alice",
+        now(),
+    );
+    let forced = by_hand(
+        CollectionStatus::Failed,
+        Authority::Override,
+        Some("chargeback confirmed by provider"),
+    );
+    let RequestOutcome::Recorded(decision) = apply(&db, forced, "ops:alice", now()) else {
         panic!("override must be recorded");
     };
-    assert_eq!(after.status, CollectionStatus::Failed);
+    assert_eq!(decision.outcome, Outcome::Override);
+    assert_eq!(stored(&db).status, CollectionStatus::Failed);
     let history = collection_history(&mut db.conn(), collection.id).unwrap();
     let last = history.last().unwrap();
     assert_eq!(last.outcome, Outcome::Override);
@@ -264,15 +246,14 @@ fn operator_override_without_event(db: TestDb) {
 
 fn missing_collection_changes_nothing(db: TestDb) {
     let event = new_event(&db, "evt_1");
-    let req = request(
-        Uuid::new_v4(),
-        CollectionStatus::Initiated,
-        CollectionStatus::Success,
-        Some(event),
-    );
     assert_eq!(
-        apply_decision(&mut db.conn(), &req).unwrap(),
-        Applied::CollectionMissing
+        apply(
+            &db,
+            request(CollectionStatus::Success, event),
+            "processor",
+            now()
+        ),
+        RequestOutcome::CollectionMissing
     );
     assert_eq!(
         find_event(&mut db.conn(), event).unwrap().unwrap().status,

@@ -106,3 +106,25 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Decides `requests` in one transaction of their own, as a processor's round does (the
+/// processor's `apply` step adds only its payment locks): leased events, a bounded row wait.
+pub fn decide_requests(
+    conn: &mut persistence::DbConnection,
+    requests: &[domain::Request],
+    actor: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    row_wait: Option<std::time::Duration>,
+) -> Result<Vec<persistence::RequestOutcome>, persistence::StoreError> {
+    let decide = persistence::Decide {
+        actor,
+        events: persistence::EventsHeld::Leased,
+        now: at,
+    };
+    persistence::write_transaction(conn, |conn| {
+        if let Some(wait) = row_wait {
+            persistence::lock::limit_row_waits(conn, wait)?;
+        }
+        persistence::apply_requests(conn, requests, &decide)
+    })
+}

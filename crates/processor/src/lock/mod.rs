@@ -2,7 +2,7 @@
 //! of its events. Redis when configured and answering; otherwise the database lock
 //! (`persistence::lock`): never nothing. A batch tries all its payments' locks at once without
 //! waiting, works the ones it had and comes back for the others with back-off, until
-//! `processor.lock_wait_ms` has passed for them (`batch`). Nobody waits while holding, so
+//! `processor.lock_wait_ms` has passed for them (`rounds`). Nobody waits while holding, so
 //! batches cannot deadlock. The lock saves work (no two processors deciding on one payment at
 //! once); correctness rests on the decision transaction's row locks and conditional updates, so
 //! the moments when two processors use different locks (Redis just failed or just came back)
@@ -34,26 +34,28 @@ pub(crate) fn lock_names<'a>(request_refs: impl Iterator<Item = &'a str>) -> Vec
     names
 }
 
-/// The lock names the decision transaction tries itself (`persistence::apply_batch`,
-/// `apply_claimed`) when the round fell back to the database locks; none when Redis holds them.
-pub(crate) fn database_lock_names(backend: LockBackend) -> Option<&'static dyn Fn(&str) -> String> {
-    const NAME: &dyn Fn(&str) -> String = &lock_key;
-    (backend == LockBackend::Database).then_some(NAME)
-}
-
 /// The payment locks one round of a batch holds.
 pub(crate) enum BatchLocks {
     /// Held in Redis: the keys the guard names.
     Redis(RedisBatchGuard),
-    /// Redis is absent or down: the batch's transaction tries the database locks.
-    Database,
+    /// Redis is absent or down: the round's transaction tries these database locks itself
+    /// (`apply`), and works the payments whose lock it had.
+    Database(Vec<String>),
 }
 
 impl BatchLocks {
     pub(crate) fn backend(&self) -> LockBackend {
         match self {
             BatchLocks::Redis(_) => LockBackend::Redis,
-            BatchLocks::Database => LockBackend::Database,
+            BatchLocks::Database(_) => LockBackend::Database,
+        }
+    }
+
+    /// The database locks the round's transaction must try itself; none when Redis holds them.
+    pub(crate) fn database_names(&self) -> Option<&[String]> {
+        match self {
+            BatchLocks::Redis(_) => None,
+            BatchLocks::Database(names) => Some(names),
         }
     }
 
@@ -62,7 +64,7 @@ impl BatchLocks {
     pub(crate) fn allows(&self, name: &str) -> bool {
         match self {
             BatchLocks::Redis(guard) => guard.holds(name),
-            BatchLocks::Database => true,
+            BatchLocks::Database(_) => true,
         }
     }
 }
@@ -84,7 +86,7 @@ impl Locks {
     }
 
     /// Tries each payment's lock once, without waiting: Redis when configured and answering,
-    /// all keys in one round trip. When Redis is absent or fails, the batch's transaction tries
+    /// all keys in one round trip. When Redis is absent or fails, the round's transaction tries
     /// the database locks itself (`BatchLocks::Database`).
     pub(crate) async fn try_lock_batch(&self, keys: &[String]) -> BatchLocks {
         if let Some(redis) = &self.redis {
@@ -105,7 +107,7 @@ impl Locks {
             }
             self.metrics.lock_fallback();
         }
-        BatchLocks::Database
+        BatchLocks::Database(keys.to_vec())
     }
 
     /// Lets go of what `try_lock_batch` took in Redis (database locks end with their

@@ -99,7 +99,9 @@ pub fn load(env: &Env, knobs: &Knobs) -> Loaded {
 }
 
 pub async fn build(env: &Env, knobs: &Knobs) -> (Arc<Processor>, SocketAddr) {
-    let (processor, addr) = Processor::build(load(env, knobs)).await.expect("build");
+    let (processor, addr) = Processor::build(load(env, knobs).settings)
+        .await
+        .expect("build");
     (Arc::new(processor), addr)
 }
 

@@ -1,0 +1,117 @@
+//! The step that both ways of claiming share: read what each event asks (`read`), then, in
+//! the caller's transaction, decide and record the events of the payments whose locks are held
+//! (`apply_items`): the database locks are tried first when Redis does not hold them, then the
+//! decision transaction runs (`persistence::apply_requests`, which has the domain plan it).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use domain::{read_request, Decision, PayloadProfile, Request};
+use persistence::lock::try_database_locks;
+use persistence::{
+    apply_requests, DbConnection, Decide, EventsHeld, RequestOutcome, StoreError, WebhookEvent,
+};
+
+use crate::failure::Permanent;
+use crate::lock::lock_key;
+
+/// Who decided, in `collection_transitions.actor`.
+pub(crate) const ACTOR: &str = "processor";
+
+/// A claimed event and what it asks.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub(crate) event: WebhookEvent,
+    pub(crate) request: Request,
+}
+
+impl Item {
+    pub(crate) fn request_ref(&self) -> &str {
+        &self.request.request_ref
+    }
+
+    pub(crate) fn lock_key(&self) -> String {
+        lock_key(self.request_ref())
+    }
+}
+
+/// How the transaction ended for one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemOutcome {
+    /// Decided, audited and marked PROCESSED.
+    Recorded(Decision),
+    /// Another processor finished the event first: nothing written.
+    AlreadyFinished,
+    /// No collection has its request_ref yet: nothing written.
+    CollectionMissing,
+    /// Its payment's database lock is held elsewhere: nothing written; try again.
+    LockBusy,
+}
+
+/// What `event` asks, read by its provider's profile; an event that asks nothing readable has a
+/// permanent problem.
+pub(crate) fn read(
+    profiles: &BTreeMap<String, PayloadProfile>,
+    event: &WebhookEvent,
+) -> Result<Request, Permanent> {
+    let profile = profiles
+        .get(&event.provider)
+        .ok_or_else(|| Permanent::UnknownProvider(event.provider.clone()))?;
+    Ok(read_request(
+        profile,
+        event.id,
+        event.request_ref.as_deref(),
+        &event.payload,
+    )?)
+}
+
+/// Decides and records `items` (in received order) in the caller's transaction, and returns
+/// each one's outcome in the same order. With `database_locks` (`BatchLocks::database_names`),
+/// those payment locks are tried here and the items of a payment whose lock is held elsewhere
+/// are left out (`LockBusy`); without, the caller passes only items whose Redis locks it holds.
+pub(crate) fn apply_items(
+    conn: &mut DbConnection,
+    items: &[Item],
+    database_locks: Option<&[String]>,
+    events: EventsHeld,
+    now: DateTime<Utc>,
+) -> Result<Vec<ItemOutcome>, StoreError> {
+    let busy: HashSet<&str> = match database_locks {
+        None => HashSet::new(),
+        Some(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let had = try_database_locks(conn, &names)?;
+            names
+                .into_iter()
+                .zip(had)
+                .filter(|(_, had)| !had)
+                .map(|(name, _)| name)
+                .collect()
+        }
+    };
+    let is_busy = |item: &Item| !busy.is_empty() && busy.contains(item.lock_key().as_str());
+    let requests: Vec<Request> = items
+        .iter()
+        .filter(|item| !is_busy(item))
+        .map(|item| item.request.clone())
+        .collect();
+    let decide = Decide {
+        actor: ACTOR,
+        events,
+        now,
+    };
+    let mut outcomes = apply_requests(conn, &requests, &decide)?.into_iter();
+    Ok(items
+        .iter()
+        .map(|item| {
+            if is_busy(item) {
+                return ItemOutcome::LockBusy;
+            }
+            match outcomes.next() {
+                Some(RequestOutcome::Recorded(decision)) => ItemOutcome::Recorded(decision),
+                Some(RequestOutcome::CollectionMissing) => ItemOutcome::CollectionMissing,
+                Some(RequestOutcome::AlreadyFinished) | None => ItemOutcome::AlreadyFinished,
+            }
+        })
+        .collect())
+}
