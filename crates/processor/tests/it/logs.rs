@@ -199,14 +199,16 @@ fn a_busy_database_lock_times_out_and_the_event_is_retried() {
     let reference = format!("{}-dbbusy", unique_prefix());
     let key = format!("webhook_processing:{reference}");
     let event_id = format!("{reference}-e");
-    create_collections(&env.db, std::slice::from_ref(&reference));
+    // A second payment, whose lock is free, goes through meanwhile.
+    let free = format!("{}-dbfree", unique_prefix());
+    let free_event = format!("{free}-e");
+    create_collections(&env.db, &[reference.clone(), free.clone()]);
     deliver(
         &env.db,
-        &[Delivery::new(
-            &event_id,
-            &reference,
-            CollectionStatus::Success,
-        )],
+        &[
+            Delivery::new(&event_id, &reference, CollectionStatus::Success),
+            Delivery::new(&free_event, &free, CollectionStatus::Success),
+        ],
     );
 
     // Another processor holds the payment's database lock until told to let go.
@@ -231,6 +233,10 @@ fn a_busy_database_lock_times_out_and_the_event_is_retried() {
         processor.run_until_idle().await.unwrap();
         let waiting = event_by_event_id(&env.db, &event_id);
         assert_eq!(waiting.status, EventStatus::Received);
+        assert_eq!(
+            event_by_event_id(&env.db, &free_event).status,
+            EventStatus::Processed
+        );
         assert_eq!(
             waiting.last_error.as_deref(),
             Some(format!("database lock {key} not acquired within 300ms").as_str())

@@ -511,3 +511,34 @@ fn blocked_by(env: &Env, pid: i32) -> i64 {
     .unwrap()
     .n
 }
+
+/// The processor reads payloads, never signatures: a provider whose signing secret is not in
+/// its environment does not keep it from starting, and its events are processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_starts_without_the_providers_signing_secrets() {
+    let env = crate::helpers::sqlite_env();
+    let plan = scenario(7, 5, 20);
+    create_collections(&env.db, &plan.collections);
+    deliver(&env.db, &plan.deliveries);
+    let knobs = Knobs::default();
+    let secret_var = "WEBHOOK_INBOX_TEST_SECRET_NEVER_SET";
+    assert!(std::env::var_os(secret_var).is_none());
+    let config = format!(
+        "{}\n[providers.paystack]\npreset = \"paystack\"\nsecrets = [\"{secret_var}\"]\n",
+        config_toml(&env, &knobs)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, &config);
+
+    let mut child = spawn(&path, dir.path().join("processor.log"));
+    eventually(
+        "every event to be processed",
+        Duration::from_secs(30),
+        || count_with_status(&env.db, EventStatus::Processed) == plan.events as i64,
+    )
+    .await;
+    let (status, _, log) = child.terminate_timed(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains(secret_var), "{log}");
+    verify(&env.db, &plan.expected, plan.events);
+}
