@@ -11,6 +11,7 @@ mod failures;
 mod http;
 mod locks;
 mod logs;
+mod modules;
 mod outage;
 mod process;
 mod race;
