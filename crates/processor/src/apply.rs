@@ -1,8 +1,9 @@
 //! The step that both ways of claiming share: read what each event asks (`read`), then, in
 //! the caller's transaction, decide and record the events of the payments whose locks are held
-//! (`apply_items`): the database locks are tried first when Redis does not hold them, then the
+//! (`apply_round`): the database locks are tried first when Redis does not hold them, then the
 //! decision transaction runs (`persistence::apply_requests`, which has the domain plan it).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -65,13 +66,14 @@ pub(crate) fn read(
     )?)
 }
 
-/// Decides and records `items` (in received order) in the caller's transaction, and returns
+/// Decides and records `requests` (in received order) in the caller's transaction, and returns
 /// each one's outcome in the same order. With `database_locks` (`BatchLocks::database_names`),
-/// those payment locks are tried here and the items of a payment whose lock is held elsewhere
-/// are left out (`LockBusy`); without, the caller passes only items whose Redis locks it holds.
-pub(crate) fn apply_items(
+/// those payment locks are tried here and the requests of a payment whose lock is held elsewhere
+/// are left out (`LockBusy`); without, the caller passes only requests whose Redis locks it
+/// holds.
+pub(crate) fn apply_round(
     conn: &mut DbConnection,
-    items: &[Item],
+    requests: &[Request],
     database_locks: Option<&[String]>,
     events: EventsHeld,
     now: DateTime<Utc>,
@@ -89,22 +91,24 @@ pub(crate) fn apply_items(
                 .collect()
         }
     };
-    let is_busy = |item: &Item| !busy.is_empty() && busy.contains(item.lock_key().as_str());
-    let requests: Vec<Request> = items
-        .iter()
-        .filter(|item| !is_busy(item))
-        .map(|item| item.request.clone())
-        .collect();
+    let is_busy = |request: &Request| {
+        !busy.is_empty() && busy.contains(lock_key(&request.request_ref).as_str())
+    };
+    let free: Cow<'_, [Request]> = if busy.is_empty() {
+        Cow::Borrowed(requests)
+    } else {
+        Cow::Owned(requests.iter().filter(|r| !is_busy(r)).cloned().collect())
+    };
     let decide = Decide {
         actor: ACTOR,
         events,
         now,
     };
-    let mut outcomes = apply_requests(conn, &requests, &decide)?.into_iter();
-    Ok(items
+    let mut outcomes = apply_requests(conn, &free, &decide)?.into_iter();
+    Ok(requests
         .iter()
-        .map(|item| {
-            if is_busy(item) {
+        .map(|request| {
+            if is_busy(request) {
                 return ItemOutcome::LockBusy;
             }
             match outcomes.next() {

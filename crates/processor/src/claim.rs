@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::Request;
 use persistence::lock::limit_row_waits;
 use persistence::{
     claim_events, lease_end, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
@@ -27,7 +28,7 @@ use persistence::{
 };
 use tokio::runtime::Handle;
 
-use crate::apply::{apply_items, read, Item, ItemOutcome};
+use crate::apply::{apply_round, read, Item, ItemOutcome};
 use crate::context::Context;
 use crate::inflight::{InFlight, QueueKey};
 use crate::lock::{lock_names, BatchLocks};
@@ -133,7 +134,14 @@ fn claim_in_transaction(
             .into_iter()
             .partition(|item| locks.allows(&item.lock_key()));
         to_lease.extend(waiting.into_iter().map(|item| item.event));
-        let outcomes = apply_items(conn, &held, locks.database_names(), EventsHeld::Claimed, at)?;
+        let requests: Vec<Request> = held.iter().map(|item| item.request.clone()).collect();
+        let outcomes = apply_round(
+            conn,
+            &requests,
+            locks.database_names(),
+            EventsHeld::Claimed,
+            at,
+        )?;
         let mut acquired = HashSet::new();
         for (item, outcome) in held.into_iter().zip(outcomes) {
             match outcome {

@@ -15,13 +15,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use domain::Request;
 use persistence::lock::limit_row_waits;
 use persistence::{now, run_blocking, write_transaction, DbConnection, EventsHeld};
 use rand::Rng;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::{apply_items, read, Item, ItemOutcome};
+use crate::apply::{apply_round, read, Item, ItemOutcome};
 use crate::context::Context;
 use crate::failure::{Failure, Transient};
 use crate::inflight::QueueGuard;
@@ -137,20 +138,21 @@ async fn round(ctx: &Context, payments: &mut [Payment]) -> bool {
         .map(|(i, _)| i)
         .collect();
 
-    let items: Vec<Item> = in_round
+    // Only what the transaction needs crosses to the blocking thread, not the payloads.
+    let requests: Vec<Request> = in_round
         .iter()
-        .flat_map(|&i| payments[i].held.iter().cloned())
+        .flat_map(|&i| payments[i].held.iter().map(|item| item.request.clone()))
         .collect();
-    let results = if items.is_empty() {
+    let results = if requests.is_empty() {
         Vec::new()
     } else {
-        let count = items.len();
+        let count = requests.len();
         let row_wait = ctx.lock_wait;
         let database_locks = locks.database_names().map(<[String]>::to_vec);
         match run_blocking(&ctx.pool, move |conn| {
             Ok(apply_isolating(
                 conn,
-                &items,
+                &requests,
                 database_locks.as_deref(),
                 row_wait,
             ))
@@ -230,32 +232,32 @@ async fn round(ctx: &Context, payments: &mut [Payment]) -> bool {
 /// payment's later events to be tried, so that one bad event cannot fail good ones.
 fn apply_isolating(
     conn: &mut DbConnection,
-    items: &[Item],
+    requests: &[Request],
     database_locks: Option<&[String]>,
     row_wait: Duration,
 ) -> Vec<Result<ItemOutcome, Transient>> {
-    let apply = |conn: &mut DbConnection, items: &[Item]| {
+    let apply = |conn: &mut DbConnection, requests: &[Request]| {
         write_transaction(conn, |conn| {
             limit_row_waits(conn, row_wait)?;
-            apply_items(conn, items, database_locks, EventsHeld::Leased, now())
+            apply_round(conn, requests, database_locks, EventsHeld::Leased, now())
         })
     };
-    match apply(conn, items) {
+    match apply(conn, requests) {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(error) if items.len() == 1 || error.is_transient() => {
+        Err(error) if requests.len() == 1 || error.is_transient() => {
             let trouble = Transient::from(error);
-            items.iter().map(|_| Err(trouble.clone())).collect()
+            requests.iter().map(|_| Err(trouble.clone())).collect()
         }
         Err(error) => {
-            tracing::warn!(%error, "A round of {} events failed: trying them one by one", items.len());
+            tracing::warn!(%error, "A round of {} events failed: trying them one by one", requests.len());
             let mut held_rows: HashMap<&str, Transient> = HashMap::new();
-            items
+            requests
                 .iter()
-                .map(|item| {
-                    if let Some(trouble) = held_rows.get(item.request_ref()) {
+                .map(|request| {
+                    if let Some(trouble) = held_rows.get(request.request_ref.as_str()) {
                         return Err(trouble.clone());
                     }
-                    match apply(conn, std::slice::from_ref(item)) {
+                    match apply(conn, std::slice::from_ref(request)) {
                         Ok(outcomes) => outcomes
                             .into_iter()
                             .next()
@@ -264,7 +266,7 @@ fn apply_isolating(
                             let lock_timeout = error.is_lock_timeout();
                             let trouble = Transient::from(error);
                             if lock_timeout {
-                                held_rows.insert(item.request_ref(), trouble.clone());
+                                held_rows.insert(&request.request_ref, trouble.clone());
                             }
                             Err(trouble)
                         }

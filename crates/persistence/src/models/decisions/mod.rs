@@ -7,6 +7,7 @@
 
 mod write;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -85,7 +86,12 @@ pub fn apply_requests(
         (Some(event), Some(open)) => open.contains(&event),
         _ => true,
     };
-    let planned: Vec<Request> = requests.iter().filter(|r| is_open(r)).cloned().collect();
+    // Copied only when some event is finished already (rare: a lease ran out meanwhile).
+    let planned: Cow<'_, [Request]> = if requests.iter().all(is_open) {
+        Cow::Borrowed(requests)
+    } else {
+        Cow::Owned(requests.iter().filter(|r| is_open(r)).cloned().collect())
+    };
     let states: Vec<CollectionState> = collections.iter().map(|c| c.state.clone()).collect();
     let plan = plan_round(&states, &planned);
     write_plan(conn, &plan, &collections, decide)?;
