@@ -8,6 +8,7 @@ mod http;
 mod proxy;
 
 mod checks;
+mod cli;
 mod dedup;
 mod group_commit;
 mod logs;
