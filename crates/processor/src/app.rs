@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_grace: Duration,
     /// The PostgreSQL URL to LISTEN on; `None` on SQLite, which only polls.
     pub(crate) listen_url: Option<String>,
+    /// Beaten by the claim loop at every pass, read by `/readyz`.
+    pub(crate) liveness: crate::liveness::Liveness,
 }
 
 pub struct Processor {
@@ -48,8 +50,8 @@ pub struct Processor {
 
 impl Processor {
     /// Connects to the database (and prepares Redis, which may be down: locks then come from
-    /// the database), binds `processor.metrics_addr` and starts serving `/healthz` and
-    /// `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
+    /// the database), binds `processor.metrics_addr` and starts serving `/healthz`, `/readyz`
+    /// and `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
     pub async fn build(loaded: Loaded) -> Result<(Processor, SocketAddr), Error> {
         let settings = loaded.settings;
         let p = &settings.processor;
@@ -89,7 +91,14 @@ impl Processor {
             source,
         })?;
         let background = CancellationToken::new();
-        tokio::spawn(http::serve(listener, metrics.clone(), background.clone()));
+        let liveness =
+            crate::liveness::Liveness::new(Duration::from_millis(p.poll_interval_ms), lock_wait);
+        let probes = http::Probes {
+            metrics: metrics.clone(),
+            liveness: liveness.clone(),
+            pool: pool.clone(),
+        };
+        tokio::spawn(http::serve(listener, probes, background.clone()));
         tokio::spawn(queue::sample_queue(
             pool.clone(),
             metrics.clone(),
@@ -123,6 +132,7 @@ impl Processor {
             poll_interval: Duration::from_millis(p.poll_interval_ms),
             shutdown_grace: Duration::from_secs(p.shutdown_grace_secs),
             listen_url,
+            liveness,
         };
         let processor = Processor {
             shared: Arc::new(shared),

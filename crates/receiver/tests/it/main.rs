@@ -5,7 +5,6 @@
 #[macro_use]
 mod helpers;
 mod http;
-mod proxy;
 
 mod checks;
 mod cli;
