@@ -44,15 +44,17 @@ async fn health_and_metrics_are_served() {
     let (status, body) = http_get(addr, "/metrics").await;
     assert_eq!(status, 200);
     for name in [
-        "inbox_processor_events_total{outcome=\"applied\"} 0",
-        "inbox_processor_lock_fallbacks_total 0",
-        "# TYPE inbox_processor_lag_seconds histogram",
-        "# TYPE inbox_processor_lock_wait_seconds histogram",
-        "inbox_processor_queue_depth",
-        "inbox_processor_oldest_pending_age_seconds",
+        "webhook_inbox_processor_events_total{outcome=\"applied\"} 0",
+        "webhook_inbox_processor_lock_fallbacks_total 0",
+        "# TYPE webhook_inbox_processor_lag_seconds histogram",
+        "# TYPE webhook_inbox_processor_lock_wait_seconds histogram",
+        "webhook_inbox_processor_queue_depth",
+        "webhook_inbox_processor_oldest_pending_age_seconds",
     ] {
         assert!(body.contains(name), "{name} missing from:\n{body}");
     }
+    // Every metric registered, and only those, in docs/operations.md with its type and labels.
+    test_support::metrics_doc::assert_documented("Processor metrics", &body);
     assert_eq!(http_get(addr, "/nothing").await.0, 404);
     assert_eq!(http_request(addr, "POST", "/metrics").await.0, 405);
 }
