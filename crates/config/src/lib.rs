@@ -7,6 +7,7 @@ mod error;
 mod load;
 pub mod logging;
 mod providers;
+mod relative;
 mod sections;
 
 pub use error::ConfigError;
