@@ -19,4 +19,6 @@ pub use sections::{
 };
 
 #[cfg(test)]
+mod docs_check;
+#[cfg(test)]
 mod tests;
