@@ -35,7 +35,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---- runtime: slim Debian, TLS roots, libssl for libpq, curl for compose health checks ----
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 ARG APP_UID=10001
-# curl serves only `docker compose` health checks (HTTP GET /readyz, /healthz); Kubernetes probes
+# curl serves only `docker compose` health checks (HTTP GET /readyz); Kubernetes probes
 # need nothing in the image. Debian package versions are not pinned: the security archive replaces
 # them, so a pin would break rebuilds (see .hadolint.yaml).
 RUN apt-get update \
@@ -55,7 +55,7 @@ USER ${APP_UID}:${APP_UID}
 # an ENV here would silently win over `bind` in a mounted file. The built-in defaults listen on
 # loopback only: set receiver.bind = "0.0.0.0:8080" and processor.metrics_addr = "0.0.0.0:9090"
 # (file or INBOX__RECEIVER__BIND / INBOX__PROCESSOR__METRICS_ADDR), as compose and deploy/ do.
-# 8080: receiver (webhooks, /healthz, /readyz, /metrics); 9090: processor (/healthz, /metrics).
+# 8080: receiver (webhooks, /healthz, /readyz, /metrics); 9090: processor (/healthz, /readyz, /metrics).
 EXPOSE 8080 9090
 LABEL org.opencontainers.image.title="webhook-inbox" \
       org.opencontainers.image.description="Receives payment webhooks once, applies them in order: receiver, processor, inboxctl" \

@@ -246,6 +246,7 @@ def check_rendered(path, overlay, min_replicas, external_secret):
         addr = processor_cfg.get("metrics_addr", "127.0.0.1:9090")
         f.check(not addr.startswith("127."), f"processor.metrics_addr {addr} is loopback: probes cannot reach it")
         f.check(ports.get("metrics") == port_of(addr), f"processor port metrics {ports.get('metrics')} != {addr}")
+        f.check(http_probe(c, "readinessProbe") == ("/readyz", "metrics"), "processor readiness is not GET /readyz")
         f.check(http_probe(c, "livenessProbe") == ("/healthz", "metrics"), "processor liveness is not GET /healthz")
         grace = processor_cfg.get("shutdown_grace_secs", 30)
         f.check(pod.get("terminationGracePeriodSeconds", 30) > grace,

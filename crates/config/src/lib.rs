@@ -7,6 +7,7 @@ mod error;
 mod load;
 pub mod logging;
 mod providers;
+mod relative;
 mod sections;
 
 pub use error::ConfigError;
@@ -17,5 +18,7 @@ pub use sections::{
     Settings,
 };
 
+#[cfg(test)]
+mod docs_check;
 #[cfg(test)]
 mod tests;

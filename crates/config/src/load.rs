@@ -9,6 +9,7 @@ use secrecy::SecretString;
 
 use crate::error::ConfigError;
 use crate::providers::Provider;
+use crate::relative;
 use crate::sections::Settings;
 
 /// Where environment variables come from.
@@ -109,9 +110,23 @@ pub fn load_settings_from(
     let mut settings: Settings = raw.try_deserialize().map_err(from_config_error)?;
 
     // The conventional variables apply unless the INBOX__ form names the same setting.
+    let database_url_var = env.var("DATABASE_URL").filter(|v| !v.is_empty());
+    let database_from_env = database_from_inbox || database_url_var.is_some();
     if !database_from_inbox {
-        if let Some(url) = env.var("DATABASE_URL").filter(|v| !v.is_empty()) {
+        if let Some(url) = database_url_var {
             settings.database.url = SecretString::from(url);
+        }
+    }
+    // A relative SQLite path set by the file is relative to the file (see `relative`).
+    if let (Some(path), false) = (&file, database_from_env) {
+        if let Some(url) = relative::file_database_url(path)? {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            if let Some(resolved) = relative::resolve_sqlite_path(&url, dir)? {
+                settings.database.url = SecretString::from(resolved);
+            }
         }
     }
     if !redis_from_inbox {

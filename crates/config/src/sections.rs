@@ -137,7 +137,7 @@ impl Default for ReceiverSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProcessorSettings {
-    /// Where `GET /healthz` and `GET /metrics` listen.
+    /// Where `GET /healthz`, `GET /readyz` and `GET /metrics` listen.
     pub metrics_addr: SocketAddr,
     /// Events claimed per batch.
     pub batch_size: u32,

@@ -59,7 +59,8 @@ pub enum Command {
         /// The JSON payload, sent byte for byte as it is in the file ("-" reads stdin).
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
-        /// Receiver URL (default: http://<receiver.bind>/webhooks/<provider>).
+        /// Receiver URL, http:// or https:// (default: http://<receiver.bind>/webhooks/<provider>).
+        /// Timeouts: 5 s to connect (TLS included), 30 s in all.
         #[arg(long)]
         url: Option<String>,
     },

@@ -1,11 +1,16 @@
-//! A minimal HTTP/1.1 POST over plain TCP, enough for `inboxctl send` against a local receiver.
-//! No TLS: `send` is for local use (`make run`); production providers post directly.
+//! The POST of `inboxctl send`, through ureq: HTTP or HTTPS (rustls, certificates checked against
+//! the Mozilla roots), with fixed timeouts so a receiver that hangs cannot hang the command.
+//! `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` apply, as for any HTTP client.
+//! Any answer is returned as it is: the caller decides what a non-2xx status means.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::error::CtlError;
+
+/// TCP connect plus TLS handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The whole exchange, connect to last byte of the answer.
+pub const OVERALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Answer {
     pub status: u16,
@@ -13,50 +18,29 @@ pub struct Answer {
 }
 
 pub fn post(url: &url::Url, headers: &[(String, String)], body: &[u8]) -> Result<Answer, CtlError> {
-    if url.scheme() != "http" {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(CtlError::Usage(format!(
-            "{url}: only http:// URLs are supported by send (it is meant for a local receiver)"
+            "{url}: send posts to http:// or https:// URLs only"
         )));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| CtlError::Usage(format!("{url} has no host")))?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| CtlError::Failed(format!("cannot resolve {host}: {e}")))?
-        .next()
-        .ok_or_else(|| CtlError::Failed(format!("{host} has no address")))?;
-    let timeout = Duration::from_secs(10);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| CtlError::Failed(format!("cannot connect to {url}: {e}")))?;
-    let io = |e: std::io::Error| CtlError::Failed(format!("talking to {url}: {e}"));
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    let mut path = url.path().to_owned();
-    if let Some(query) = url.query() {
-        path = format!("{path}?{query}");
-    }
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(OVERALL_TIMEOUT))
+        // A 4xx or 5xx is the receiver's answer, printed and turned into exit 1 by `send`.
+        .http_status_as_error(false)
+        // A receiver does not redirect; following one would post the payload elsewhere, so a
+        // 3xx is reported as the answer.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(url.as_str());
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(name.as_str(), value.as_str());
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(io)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CtlError::Failed(format!("{url} did not answer HTTP")))?;
-    Ok(Answer {
-        status,
-        body: body.to_owned(),
-    })
+    let failed = |e: ureq::Error| CtlError::Failed(format!("cannot post to {url}: {e}"));
+    let mut response = request.send(body).map_err(failed)?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().map_err(failed)?;
+    Ok(Answer { status, body })
 }

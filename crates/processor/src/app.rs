@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::claim_loop::Driver;
 use crate::context::Context;
 use crate::error::Error;
+use crate::liveness::Liveness;
 use crate::lock::{Locks, RedisLock};
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
@@ -29,8 +30,8 @@ pub struct Processor {
 
 impl Processor {
     /// Connects to the database (and prepares Redis, which may be down: locks then come from
-    /// the database), binds `processor.metrics_addr` and starts serving `/healthz` and
-    /// `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
+    /// the database), binds `processor.metrics_addr` and starts serving `/healthz`, `/readyz`
+    /// and `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
     /// Only the providers' payload profiles are taken from `settings`: the processor never reads
     /// a signing secret, so its environment need not hold any.
     pub async fn build(settings: Settings) -> Result<(Processor, SocketAddr), Error> {
@@ -71,7 +72,13 @@ impl Processor {
             source,
         })?;
         let background = CancellationToken::new();
-        tokio::spawn(http::serve(listener, metrics.clone(), background.clone()));
+        let liveness = Liveness::new(Duration::from_millis(p.poll_interval_ms), lock_wait);
+        let probes = http::Probes {
+            metrics: metrics.clone(),
+            liveness: liveness.clone(),
+            pool: pool.clone(),
+        };
+        tokio::spawn(http::serve(listener, probes, background.clone()));
         tokio::spawn(queue::sample_queue(
             pool.clone(),
             metrics.clone(),
@@ -105,6 +112,7 @@ impl Processor {
             poll_interval: Duration::from_millis(p.poll_interval_ms),
             shutdown_grace: Duration::from_secs(p.shutdown_grace_secs),
             listen_url,
+            liveness,
         };
         let processor = Processor {
             ctx: Arc::new(ctx),

@@ -52,6 +52,7 @@ impl Driver {
     pub(crate) async fn run(mut self) {
         let mut failures = 0u32;
         loop {
+            self.ctx.liveness.beat();
             self.reap();
             if self.cancel.is_cancelled() {
                 break;

@@ -10,6 +10,7 @@ use domain::PayloadProfile;
 use persistence::DbPool;
 use tokio::sync::Notify;
 
+use crate::liveness::Liveness;
 use crate::lock::Locks;
 use crate::metrics::Metrics;
 use crate::retry::RetryPolicy;
@@ -31,4 +32,6 @@ pub(crate) struct Context {
     pub(crate) shutdown_grace: Duration,
     /// The PostgreSQL URL to LISTEN on; `None` on SQLite, which only polls.
     pub(crate) listen_url: Option<String>,
+    /// Beaten by the claim loop at every pass, read by `/readyz`.
+    pub(crate) liveness: Liveness,
 }

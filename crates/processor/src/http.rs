@@ -1,80 +1,112 @@
-//! `GET /healthz` and `GET /metrics` on `processor.metrics_addr`: a few lines over a TCP socket
-//! instead of an HTTP framework, since the processor accepts no other HTTP. One request per
-//! connection (`Connection: close`); headers are read up to a small limit and then ignored.
+//! The processor's only HTTP: `GET /healthz` (the process answers), `GET /readyz` (the database
+//! answers and the claim loop goes round) and `GET /metrics`, on `processor.metrics_addr`,
+//! served by actix-web with one worker. It never accepts work: events arrive through the database.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use persistence::{ping, run_blocking, DbPool};
+use serde_json::json;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 
-const HEAD_LIMIT: usize = 8 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `/readyz` waits for a pooled connection and `SELECT 1` before it says the database
+/// is unreachable: below the probes' 2 s timeout, so the answer is ours and says why.
+const DATABASE_CHECK: Duration = Duration::from_secs(1);
 
-pub(crate) async fn serve(listener: TcpListener, metrics: Metrics, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::debug!(%error, "Metrics connection not accepted");
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => return,
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            if let Err(error) = answer(stream, &metrics).await {
-                tracing::debug!(%error, "Metrics request failed");
-            }
-        });
-    }
+/// What the handlers read.
+pub(crate) struct Probes {
+    pub(crate) metrics: Metrics,
+    pub(crate) liveness: Liveness,
+    pub(crate) pool: DbPool,
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => return Ok(()),
-    };
-    let mut words = head.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        ),
-        (_, "/healthz" | "/metrics") => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "method not allowed\n".to_owned(),
-        ),
-        _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
-/// The request line and headers, up to the blank line (or the limit).
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            break;
+/// Serves until `stop` fires (the processor is dropped). Signals are left to the binary, which
+/// stops the claim loop on SIGTERM; this server must not stop on its own before that.
+pub(crate) async fn serve(listener: TcpListener, probes: Probes, stop: CancellationToken) {
+    let server = match listener
+        .into_std()
+        .and_then(|listener| build(listener, probes))
+    {
+        Ok(server) => server,
+        Err(error) => {
+            tracing::error!(%error, "Cannot serve /healthz, /readyz and /metrics");
+            return;
         }
-        head.extend_from_slice(&chunk[..read]);
+    };
+    let handle = server.handle();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.stop(false).await;
+    });
+    if let Err(error) = server.await {
+        tracing::error!(%error, "The metrics server failed");
     }
-    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn build(
+    listener: std::net::TcpListener,
+    probes: Probes,
+) -> std::io::Result<actix_web::dev::Server> {
+    let probes = web::Data::new(probes);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(probes.clone())
+            .service(web::resource("/healthz").get(healthz))
+            .service(web::resource("/readyz").get(readyz))
+            .service(web::resource("/metrics").get(metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the database answers within `DATABASE_CHECK` and the claim loop started a pass
+/// recently (`Liveness`); 503 otherwise, the body saying which part is not ready.
+async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
+    let pool = probes.pool.clone();
+    let database = match tokio::time::timeout(DATABASE_CHECK, run_blocking(&pool, ping)).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "Not ready: the database is unreachable");
+            "unreachable"
+        }
+        Err(_) => {
+            tracing::warn!("Not ready: the database did not answer within {DATABASE_CHECK:?}");
+            "unreachable"
+        }
+    };
+    let claim_loop = probes.liveness.check();
+    if !claim_loop.is_running() {
+        tracing::warn!(state = claim_loop.as_str(), "Not ready: the claim loop");
+    }
+    let ready = database == "ok" && claim_loop.is_running();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "database": database,
+        "claim_loop": claim_loop.as_str(),
+        "last_pass_seconds_ago": claim_loop.since().map(|d| d.as_secs_f64()),
+        "stale_after_seconds": probes.liveness.stale_after().as_secs_f64(),
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(probes: web::Data<Probes>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(probes.metrics.render())
 }

@@ -20,6 +20,7 @@ mod error;
 mod failure;
 mod http;
 mod inflight;
+mod liveness;
 pub mod lock;
 mod metrics;
 mod queue;

@@ -1,32 +1,45 @@
-//! The `processor` binary: parses `--config`, loads and validates the configuration, sets up
+//! The `processor` binary: parses its arguments, loads and validates the configuration, sets up
 //! logging, applies migrations when `database.run_migrations` says so, then runs the processor
-//! until SIGTERM or SIGINT. Exit status 0 after a clean shutdown, 1 when it cannot start.
+//! until SIGTERM or SIGINT. Exit status: 0 after a clean shutdown; 1 when it cannot start; 2 for
+//! bad arguments or configuration (clap's own code for bad arguments, the same in every binary).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
+use inbox_config::Settings;
 use persistence::{run_migrations, DbConnection};
 use processor::Processor;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: processor [--config FILE]\n\
-    Configuration: built-in defaults, then FILE (or $INBOX_CONFIG), then INBOX__SECTION__KEY \
-    variables; DATABASE_URL and REDIS_URL are honoured.";
+/// The command line. `--help` and `--version` come from clap.
+#[derive(Debug, Parser)]
+#[command(
+    name = "processor",
+    version,
+    about = "Apply recorded webhook events to collections; serve /healthz, /readyz and /metrics.",
+    after_help = "Configuration: built-in defaults, then FILE (or $INBOX_CONFIG), then \
+                  INBOX__SECTION__KEY environment variables; DATABASE_URL and REDIS_URL are \
+                  honoured. See docs/configuration.md.\n\
+                  Exit codes: 0 stopped cleanly; 1 cannot start; 2 bad arguments or configuration."
+)]
+struct Args {
+    /// Configuration file (default: $INBOX_CONFIG, else built-in defaults plus environment).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    let args = Args::parse();
+    let settings = match configure(args.config.as_deref()) {
+        Ok(settings) => settings,
         Err(message) => {
-            eprintln!("processor: {message}\n{USAGE}");
+            eprintln!("processor: {message}");
             return ExitCode::from(2);
         }
     };
-    match start(config) {
+    match start(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("processor: {message}");
@@ -35,31 +48,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// `Ok(None)` asks for the usage text.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Option<PathBuf>>, String> {
-    let mut config = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--config" => {
-                let path = args.next().ok_or("--config needs a file")?;
-                config = Some(PathBuf::from(path));
-            }
-            other => match other.strip_prefix("--config=") {
-                Some(path) => config = Some(PathBuf::from(path)),
-                None => return Err(format!("unexpected argument {other:?}")),
-            },
-        }
-    }
-    Ok(Some(config))
+/// The configuration, validated, and logging set up from it: what exit status 2 covers. Settings
+/// only: the processor reads no provider's signing secret (`Processor::build`).
+fn configure(file: Option<&Path>) -> Result<Settings, String> {
+    let (settings, _) = inbox_config::load_settings_from(file, &inbox_config::ProcessEnvironment)
+        .map_err(|e| e.to_string())?;
+    inbox_config::logging::init(&settings.log).map_err(|e| e.to_string())?;
+    Ok(settings)
 }
 
-fn start(config: Option<PathBuf>) -> Result<(), String> {
-    // Settings only: the processor reads no provider secret (`Processor::build`).
-    let (settings, _) =
-        inbox_config::load_settings_from(config.as_deref(), &inbox_config::ProcessEnvironment)
-            .map_err(|e| e.to_string())?;
-    inbox_config::logging::init(&settings.log).map_err(|e| e.to_string())?;
+fn start(settings: Settings) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,7 +79,7 @@ fn start(config: Option<PathBuf>) -> Result<(), String> {
     result
 }
 
-async fn migrate(settings: &inbox_config::Settings) -> Result<(), String> {
+async fn migrate(settings: &Settings) -> Result<(), String> {
     let url = settings
         .database
         .database_url()

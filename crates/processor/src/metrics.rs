@@ -1,6 +1,8 @@
 //! The processor's metrics. Each processor has its own Prometheus recorder rather than the
 //! process-wide one, so several processors in one process (the tests) each report their own;
-//! the handles are registered once here and updated without any lookup on the hot path.
+//! the handles are registered once here and updated without any lookup on the hot path. Names
+//! share the `webhook_inbox_` prefix with the receiver's; docs/operations.md lists them all (a test
+//! compares that table with what `/metrics` exposes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,21 +10,21 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-const EVENTS: &str = "inbox_processor_events_total";
-const QUEUE_DEPTH: &str = "inbox_processor_queue_depth";
-const OLDEST_PENDING: &str = "inbox_processor_oldest_pending_age_seconds";
-const LAG: &str = "inbox_processor_lag_seconds";
-const LOCK_WAIT: &str = "inbox_processor_lock_wait_seconds";
-const LOCK_ACQUIRED: &str = "inbox_processor_lock_acquired_total";
-const LOCK_TIMEOUTS: &str = "inbox_processor_lock_timeouts_total";
-const LOCK_FALLBACKS: &str = "inbox_processor_lock_fallbacks_total";
+const EVENTS: &str = "webhook_inbox_processor_events_total";
+const QUEUE_DEPTH: &str = "webhook_inbox_processor_queue_depth";
+const OLDEST_PENDING: &str = "webhook_inbox_processor_oldest_pending_age_seconds";
+const LAG: &str = "webhook_inbox_processor_lag_seconds";
+const LOCK_WAIT: &str = "webhook_inbox_processor_lock_wait_seconds";
+const LOCK_ACQUIRED: &str = "webhook_inbox_processor_lock_acquired_total";
+const LOCK_TIMEOUTS: &str = "webhook_inbox_processor_lock_timeouts_total";
+const LOCK_FALLBACKS: &str = "webhook_inbox_processor_lock_fallbacks_total";
 
 /// Seconds, from a millisecond lock wait to a five-minute lag.
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
-/// What became of one claimed event, as counted by `inbox_processor_events_total{outcome}`.
+/// What became of one claimed event, as counted by `webhook_inbox_processor_events_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tally {
     Applied,

@@ -1,44 +1,35 @@
 //! `receiver [--config FILE]`: load configuration, set up logging, serve until SIGTERM.
+//! Exit status: 0 after a clean stop; 1 when it cannot start or fails while serving; 2 for bad
+//! arguments or configuration (clap's own code for bad arguments, the same in every binary).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use receiver::Application;
 
-const USAGE: &str = "usage: receiver [--config FILE]\n\n\
-Serves POST /webhooks/{provider}, /healthz, /readyz and /metrics.\n\
-Configuration: built-in defaults, then FILE (or $INBOX_CONFIG), then INBOX__SECTION__KEY\n\
-environment variables; DATABASE_URL is honoured. See docs/configuration.md.";
-
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-c" => {
-                path = Some(PathBuf::from(args.next().ok_or("--config needs a file")?));
-            }
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(path)
+/// The command line. `--help` and `--version` come from clap.
+#[derive(Debug, Parser)]
+#[command(
+    name = "receiver",
+    version,
+    about = "Serve POST /webhooks/{provider}, /healthz, /readyz and /metrics.",
+    after_help = "Configuration: built-in defaults, then FILE (or $INBOX_CONFIG), then \
+                  INBOX__SECTION__KEY environment variables; DATABASE_URL is honoured. See \
+                  docs/configuration.md.\n\
+                  Exit codes: 0 stopped cleanly; 1 cannot start or failed while serving; \
+                  2 bad arguments or configuration."
+)]
+struct Args {
+    /// Configuration file (default: $INBOX_CONFIG, else built-in defaults plus environment).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let path = match config_path() {
-        Ok(path) => path,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("receiver: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let loaded = match inbox_config::load(path.as_deref()) {
+    let args = Args::parse();
+    let loaded = match inbox_config::load(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("receiver: {e}");

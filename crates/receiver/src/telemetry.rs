@@ -1,5 +1,7 @@
 //! Prometheus metrics of the receiver: requests by provider and outcome, and their latency.
 //! The recorder is process-wide (the `metrics` facade has one global recorder), installed once.
+//! Names share the `webhook_inbox_` prefix with the processor's; docs/operations.md lists them
+//! all (a test compares that table with what `/metrics` exposes).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -8,10 +10,10 @@ use std::time::Duration;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-pub const REQUESTS: &str = "webhook_requests_total";
-pub const REQUEST_SECONDS: &str = "webhook_request_duration_seconds";
+pub const REQUESTS: &str = "webhook_inbox_receiver_requests_total";
+pub const REQUEST_SECONDS: &str = "webhook_inbox_receiver_request_duration_seconds";
 /// Deliveries recorded per transaction (group commit).
-pub const BATCH_SIZE: &str = "webhook_record_batch_size";
+pub const BATCH_SIZE: &str = "webhook_inbox_receiver_record_batch_deliveries";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -37,10 +39,30 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only when another recorder is installed already (a test process embedding
             // both services); metrics then go to that one and this handle renders none.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                describe();
+            }
             handle
         })
         .clone()
+}
+
+/// The HELP lines; the recorder must be installed first.
+fn describe() {
+    metrics::describe_counter!(
+        REQUESTS,
+        "Webhook deliveries by provider and answer: accepted, duplicate or the error code."
+    );
+    metrics::describe_histogram!(
+        REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to answer a delivery, signature check and durable write included."
+    );
+    metrics::describe_histogram!(
+        BATCH_SIZE,
+        metrics::Unit::Count,
+        "Deliveries recorded per write transaction (group commit)."
+    );
 }
 
 /// Request metrics, with the handles of each configured provider's successful answers

@@ -1,10 +1,16 @@
 //! What the integration tests of every crate share: a PostgreSQL schema of the test's own
 //! (dropped when the test ends), and the rule for a missing service: under CI (`CI` set) the test
 //! fails; elsewhere it is skipped with one line on stderr and in `$INBOX_TEST_SKIP_LOG`, which
-//! `make test` prints at the end. Only tests depend on this crate.
+//! `make test` prints at the end; the arguments every binary shares (`cli`); a cuttable proxy to
+//! PostgreSQL (`proxy`); the documented metrics against the exposed ones (`metrics_doc`). Only
+//! tests depend on this crate.
 
 // Set-up that cannot be done must fail the test at once: panicking is this crate's error handling.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod cli;
+pub mod metrics_doc;
+pub mod proxy;
 
 use std::io::Write;
 

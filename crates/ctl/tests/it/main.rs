@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cli;
 mod collections;
 mod events;
 mod purge;

@@ -71,6 +71,42 @@ async fn send_signs_like_the_provider_and_reports_the_answer() {
     assert_eq!(forged.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&forged.stdout).starts_with("401 "));
 
+    // https:// is really TLS: against the receiver's plain-HTTP port the handshake fails.
+    let https = url.replacen("http://", "https://", 1);
+    let tls = ctl.run_with_env(
+        &[
+            "send",
+            "--provider",
+            "demo",
+            "--file",
+            &file,
+            "--url",
+            &https,
+        ],
+        &[("DEMO_SECRET", "s3cret-demo")],
+    );
+    assert_eq!(tls.code, 1, "{}", tls.stderr);
+    assert!(tls.stdout.is_empty(), "{}", tls.stdout);
+    // rustls's words for a plain-HTTP answer to its ClientHello.
+    assert!(
+        tls.stderr.contains("cannot post to https://") && tls.stderr.contains("corrupt message"),
+        "{}",
+        tls.stderr
+    );
+    let ftp = ctl.run_with_env(
+        &[
+            "send",
+            "--provider",
+            "demo",
+            "--file",
+            &file,
+            "--url",
+            "ftp://127.0.0.1/x",
+        ],
+        &[("DEMO_SECRET", "s3cret-demo")],
+    );
+    assert_eq!(ftp.code, 2, "{}", ftp.stderr);
+
     let unknown = ctl.run(&["send", "--provider", "nobody", "--file", &file]);
     assert_eq!(unknown.code, 2);
     assert!(

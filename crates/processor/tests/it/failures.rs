@@ -83,15 +83,27 @@ async fn bad_events_fail_at_once_with_their_reason(env: Env) {
         .unwrap();
     assert_eq!(collection.status, CollectionStatus::Success);
     assert_eq!(
-        metric(addr, "inbox_processor_events_total{outcome=\"failed\"}").await,
+        metric(
+            addr,
+            "webhook_inbox_processor_events_total{outcome=\"failed\"}"
+        )
+        .await,
         5.0
     );
     assert_eq!(
-        metric(addr, "inbox_processor_events_total{outcome=\"applied\"}").await,
+        metric(
+            addr,
+            "webhook_inbox_processor_events_total{outcome=\"applied\"}"
+        )
+        .await,
         1.0
     );
     assert_eq!(
-        metric(addr, "inbox_processor_events_total{outcome=\"retried\"}").await,
+        metric(
+            addr,
+            "webhook_inbox_processor_events_total{outcome=\"retried\"}"
+        )
+        .await,
         0.0
     );
 }

@@ -155,7 +155,7 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 pub async fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");

@@ -105,7 +105,7 @@ fn a_busy_lock_times_out_then_is_acquired() {
             waiting.last_error.as_deref(),
             Some(format!("redis lock {key} not acquired within 300ms").as_str())
         );
-        let timeouts = "inbox_processor_lock_timeouts_total{backend=\"redis\"}";
+        let timeouts = "webhook_inbox_processor_lock_timeouts_total{backend=\"redis\"}";
         assert_eq!(metric(addr, timeouts).await, 1.0);
 
         let _: () = redis::cmd("DEL").arg(&key).query(&mut redis).unwrap();
@@ -128,7 +128,7 @@ fn a_busy_lock_times_out_then_is_acquired() {
         );
         deliver(&env.db, &[late]);
         processor.run_until_idle().await.unwrap();
-        let skipped = "inbox_processor_events_total{outcome=\"skipped_terminal\"}";
+        let skipped = "webhook_inbox_processor_events_total{outcome=\"skipped_terminal\"}";
         assert_eq!(metric(addr, skipped).await, 1.0);
     });
     assert!(
@@ -169,19 +169,23 @@ fn a_dead_redis_falls_back_to_the_database_lock() {
         let (processor, addr) = build(&env, &Knobs::default()).await;
         processor.run_until_idle().await.unwrap();
         assert_eq!(
-            metric(addr, "inbox_processor_lock_fallbacks_total").await,
+            metric(addr, "webhook_inbox_processor_lock_fallbacks_total").await,
             1.0
         );
         assert_eq!(
             metric(
                 addr,
-                "inbox_processor_lock_acquired_total{backend=\"database\"}"
+                "webhook_inbox_processor_lock_acquired_total{backend=\"database\"}"
             )
             .await,
             1.0
         );
         assert_eq!(
-            metric(addr, "inbox_processor_events_total{outcome=\"applied\"}").await,
+            metric(
+                addr,
+                "webhook_inbox_processor_events_total{outcome=\"applied\"}"
+            )
+            .await,
             1.0
         );
     });
@@ -241,7 +245,7 @@ fn a_busy_database_lock_times_out_and_the_event_is_retried() {
             waiting.last_error.as_deref(),
             Some(format!("database lock {key} not acquired within 300ms").as_str())
         );
-        let timeouts = "inbox_processor_lock_timeouts_total{backend=\"database\"}";
+        let timeouts = "webhook_inbox_processor_lock_timeouts_total{backend=\"database\"}";
         assert_eq!(metric(addr, timeouts).await, 1.0);
 
         let_go_tx.send(()).unwrap();

@@ -7,6 +7,7 @@ mod helpers;
 mod fixtures;
 mod harness;
 
+mod cli;
 mod failures;
 mod http;
 mod locks;

@@ -79,5 +79,5 @@ fn no_module_imports_form_a_circle() {
     }
     assert!(graph["context"]
         .iter()
-        .all(|m| ["lock", "metrics", "retry"].contains(&m.as_str())));
+        .all(|m| ["liveness", "lock", "metrics", "retry"].contains(&m.as_str())));
 }

@@ -10,9 +10,9 @@ use crate::fixtures::{count_with_status, create_collections, deliver, scenario, 
 use crate::harness::{eventually, metric, Knobs, RedisServer, Running};
 use crate::helpers::{postgres, Env};
 
-const REDIS_LOCKS: &str = "inbox_processor_lock_acquired_total{backend=\"redis\"}";
-const DATABASE_LOCKS: &str = "inbox_processor_lock_acquired_total{backend=\"database\"}";
-const FALLBACKS: &str = "inbox_processor_lock_fallbacks_total";
+const REDIS_LOCKS: &str = "webhook_inbox_processor_lock_acquired_total{backend=\"redis\"}";
+const DATABASE_LOCKS: &str = "webhook_inbox_processor_lock_acquired_total{backend=\"database\"}";
+const FALLBACKS: &str = "webhook_inbox_processor_lock_fallbacks_total";
 
 async fn counts(addr: SocketAddr) -> (f64, f64, f64) {
     (

@@ -16,8 +16,8 @@ on_backends!(
     a_missing_collection_fails_after_max_attempts
 );
 
-const RETRIED: &str = "inbox_processor_events_total{outcome=\"retried\"}";
-const FAILED: &str = "inbox_processor_events_total{outcome=\"failed\"}";
+const RETRIED: &str = "webhook_inbox_processor_events_total{outcome=\"retried\"}";
+const FAILED: &str = "webhook_inbox_processor_events_total{outcome=\"failed\"}";
 
 fn event_of(env: &Env, event_id: &str) -> persistence::WebhookEvent {
     crate::fixtures::event_by_event_id(&env.db, event_id)

@@ -48,7 +48,7 @@ async fn four_processors_share_the_work(env: Env) {
             "skipped_terminal",
             "skipped_backward",
         ] {
-            let sample = format!("inbox_processor_events_total{{outcome=\"{outcome}\"}}");
+            let sample = format!("webhook_inbox_processor_events_total{{outcome=\"{outcome}\"}}");
             total += metric(processor.addr, &sample).await;
         }
         decided.push(total);

@@ -239,7 +239,9 @@ async fn health_readiness_and_metrics(app: TestApp) {
     assert_eq!(metrics.status, 200);
     let text = String::from_utf8(metrics.body).unwrap();
     assert!(
-        text.contains(r#"webhook_requests_total{provider="demo",outcome="accepted"}"#),
+        text.contains(
+            r#"webhook_inbox_receiver_requests_total{provider="demo",outcome="accepted"}"#
+        ),
         "{text}"
     );
     assert!(
@@ -247,9 +249,11 @@ async fn health_readiness_and_metrics(app: TestApp) {
         "{text}"
     );
     assert!(
-        text.contains("webhook_request_duration_seconds_bucket"),
+        text.contains("webhook_inbox_receiver_request_duration_seconds_bucket"),
         "{text}"
     );
+    // Every metric registered, and only those, in docs/operations.md with its type and labels.
+    test_support::metrics_doc::assert_documented("Receiver metrics", &text);
     let missing = http::get(app.port, "/nowhere").await;
     assert_eq!(
         (missing.status, missing.error_code().as_str()),

@@ -15,7 +15,7 @@ use receiver::Application;
 
 use test_support::PgSchema;
 
-use crate::proxy::Proxy;
+use test_support::proxy::Proxy;
 
 pub const DEMO_SECRET: &str = "demo-secret-4f1b9c";
 pub const PAYSTACK_SECRET: &str = "sk_test_paystack_9a8b7c";

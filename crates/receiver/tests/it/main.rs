@@ -5,9 +5,9 @@
 #[macro_use]
 mod helpers;
 mod http;
-mod proxy;
 
 mod checks;
+mod cli;
 mod dedup;
 mod group_commit;
 mod logs;

@@ -1,5 +1,5 @@
 //! A TCP proxy in front of PostgreSQL that a test can cut and restore: the way to make the
-//! database unreachable for one app without touching the shared server.
+//! database unreachable for one app (a receiver, a processor) without touching the shared server.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +47,21 @@ impl Proxy {
             connections,
             accept,
         }
+    }
+
+    /// A proxy to the server of the PostgreSQL `url`, and that URL through the proxy (database,
+    /// user and options such as the test's search_path unchanged).
+    pub async fn in_front_of(url: &str) -> (Proxy, String) {
+        let mut through = url::Url::parse(url).unwrap();
+        let target = format!(
+            "{}:{}",
+            through.host_str().unwrap_or("127.0.0.1"),
+            through.port().unwrap_or(5432)
+        );
+        let proxy = Proxy::start(target).await;
+        through.set_host(Some("127.0.0.1")).unwrap();
+        through.set_port(Some(proxy.port)).unwrap();
+        (proxy, through.to_string())
     }
 
     /// Drops every open connection and refuses new ones.

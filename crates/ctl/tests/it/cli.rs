@@ -1,0 +1,11 @@
+//! The arguments all three binaries share: `--config`/`-c`, `--help`, `--version`, exit 2 when
+//! they are wrong.
+
+#[test]
+fn standard_arguments() {
+    test_support::cli::assert_standard_arguments(
+        env!("CARGO_BIN_EXE_inboxctl"),
+        "inboxctl",
+        &["stats"],
+    );
+}
