@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use domain::{read_request, Decision, PayloadProfile, Request};
+use domain::{read_request, PayloadProfile, Request};
 use persistence::lock::try_database_locks;
 use persistence::{
     apply_requests, DbConnection, Decide, EventsHeld, RequestOutcome, StoreError, WebhookEvent,
@@ -36,15 +36,11 @@ impl Item {
     }
 }
 
-/// How the transaction ended for one item.
+/// How the transaction ended for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ItemOutcome {
-    /// Decided, audited and marked PROCESSED.
-    Recorded(Decision),
-    /// Another processor finished the event first: nothing written.
-    AlreadyFinished,
-    /// No collection has its request_ref yet: nothing written.
-    CollectionMissing,
+    /// The decision transaction's answer: recorded, finished already, or no collection.
+    Done(RequestOutcome),
     /// Its payment's database lock is held elsewhere: nothing written; try again.
     LockBusy,
 }
@@ -111,11 +107,7 @@ pub(crate) fn apply_round(
             if is_busy(request) {
                 return ItemOutcome::LockBusy;
             }
-            match outcomes.next() {
-                Some(RequestOutcome::Recorded(decision)) => ItemOutcome::Recorded(decision),
-                Some(RequestOutcome::CollectionMissing) => ItemOutcome::CollectionMissing,
-                Some(RequestOutcome::AlreadyFinished) | None => ItemOutcome::AlreadyFinished,
-            }
+            ItemOutcome::Done(outcomes.next().unwrap_or(RequestOutcome::AlreadyFinished))
         })
         .collect())
 }

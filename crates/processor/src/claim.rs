@@ -24,7 +24,7 @@ use domain::Request;
 use persistence::lock::limit_row_waits;
 use persistence::{
     claim_events, lease_end, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
-    write_transaction, DbConnection, EventsHeld, StoreError, WebhookEvent,
+    write_transaction, DbConnection, EventsHeld, RequestOutcome, StoreError, WebhookEvent,
 };
 use tokio::runtime::Handle;
 
@@ -145,7 +145,7 @@ fn claim_in_transaction(
         let mut acquired = HashSet::new();
         for (item, outcome) in held.into_iter().zip(outcomes) {
             match outcome {
-                ItemOutcome::Recorded(decision) => {
+                ItemOutcome::Done(RequestOutcome::Recorded(decision)) => {
                     let request_ref = item.request.request_ref;
                     if acquired.insert(request_ref.clone()) {
                         ctx.metrics.lock_acquired(backend, Duration::ZERO);
@@ -154,11 +154,11 @@ fn claim_in_transaction(
                         .settled
                         .push((item.event, Settled::Recorded(request_ref, decision)));
                 }
-                ItemOutcome::AlreadyFinished => {
+                ItemOutcome::Done(RequestOutcome::AlreadyFinished) => {
                     claimed.settled.push((item.event, Settled::AlreadyFinished));
                 }
                 // Retried, waited for or timed out by the rounds, as after a leased claim.
-                ItemOutcome::CollectionMissing | ItemOutcome::LockBusy => {
+                ItemOutcome::Done(RequestOutcome::CollectionMissing) | ItemOutcome::LockBusy => {
                     to_lease.push(item.event);
                 }
             }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use domain::Request;
 use persistence::lock::limit_row_waits;
-use persistence::{now, run_blocking, write_transaction, DbConnection, EventsHeld};
+use persistence::{now, run_blocking, write_transaction, DbConnection, EventsHeld, RequestOutcome};
 use rand::Rng;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -280,13 +280,13 @@ fn apply_isolating(
 /// Ends one event's turn after the transaction.
 async fn finish(ctx: &Context, item: Item, outcome: Result<ItemOutcome, Transient>) {
     let failure = match outcome {
-        Ok(ItemOutcome::Recorded(decision)) => {
+        Ok(ItemOutcome::Done(RequestOutcome::Recorded(decision))) => {
             return recorded(ctx, &item.event, item.request_ref(), decision);
         }
-        Ok(ItemOutcome::AlreadyFinished) => {
+        Ok(ItemOutcome::Done(RequestOutcome::AlreadyFinished)) => {
             return ctx.metrics.event(Tally::AlreadyFinished);
         }
-        Ok(ItemOutcome::CollectionMissing) => {
+        Ok(ItemOutcome::Done(RequestOutcome::CollectionMissing)) => {
             Transient::NoCollection(item.request.request_ref.clone())
         }
         // Not reached: a payment with a busy lock is kept for the next round.

@@ -192,16 +192,7 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let mut proxy = None;
     let url = match (&db, options.via_proxy) {
         (TestDatabase::Postgres(schema), true) => {
-            let mut server = url::Url::parse(&schema.server_url).unwrap();
-            let target = format!(
-                "{}:{}",
-                server.host_str().unwrap_or("127.0.0.1"),
-                server.port().unwrap_or(5432)
-            );
-            let p = Proxy::start(target).await;
-            server.set_host(Some("127.0.0.1")).unwrap();
-            server.set_port(Some(p.port)).unwrap();
-            let url = test_support::with_search_path(server.as_str(), &schema.name);
+            let (p, url) = Proxy::in_front_of(&schema.url).await;
             proxy = Some(p);
             url
         }
