@@ -134,7 +134,10 @@ fn claim_in_transaction(
             .into_iter()
             .partition(|item| locks.allows(&item.lock_key()));
         to_lease.extend(waiting.into_iter().map(|item| item.event));
-        let requests: Vec<Request> = held.iter().map(|item| item.request.clone()).collect();
+        let (held, requests): (Vec<WebhookEvent>, Vec<Request>) = held
+            .into_iter()
+            .map(|item| (item.event, item.request))
+            .unzip();
         let outcomes = apply_round(
             conn,
             &requests,
@@ -143,23 +146,21 @@ fn claim_in_transaction(
             at,
         )?;
         let mut acquired = HashSet::new();
-        for (item, outcome) in held.into_iter().zip(outcomes) {
+        for ((event, request), outcome) in held.into_iter().zip(requests).zip(outcomes) {
             match outcome {
                 ItemOutcome::Done(RequestOutcome::Recorded(decision)) => {
-                    let request_ref = item.request.request_ref;
-                    if acquired.insert(request_ref.clone()) {
+                    if acquired.insert(request.request_ref.clone()) {
                         ctx.metrics.lock_acquired(backend, Duration::ZERO);
                     }
-                    claimed
-                        .settled
-                        .push((item.event, Settled::Recorded(request_ref, decision)));
+                    let settled = Settled::Recorded(request.request_ref, decision);
+                    claimed.settled.push((event, settled));
                 }
                 ItemOutcome::Done(RequestOutcome::AlreadyFinished) => {
-                    claimed.settled.push((item.event, Settled::AlreadyFinished));
+                    claimed.settled.push((event, Settled::AlreadyFinished));
                 }
                 // Retried, waited for or timed out by the rounds, as after a leased claim.
                 ItemOutcome::Done(RequestOutcome::CollectionMissing) | ItemOutcome::LockBusy => {
-                    to_lease.push(item.event);
+                    to_lease.push(event);
                 }
             }
         }

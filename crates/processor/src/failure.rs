@@ -2,7 +2,6 @@
 //! (FAILED at once; an operator can fix and replay), a transient one may pass (another try with
 //! back-off, FAILED after `max_attempts`). The text is the event's `last_error`.
 
-use std::fmt;
 use std::time::Duration;
 
 use domain::Unreadable;
@@ -42,14 +41,5 @@ pub(crate) enum Transient {
 impl From<persistence::StoreError> for Transient {
     fn from(error: persistence::StoreError) -> Transient {
         Transient::Store(error.to_string())
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Permanent(p) => p.fmt(f),
-            Failure::Transient(t) => t.fmt(f),
-        }
     }
 }
