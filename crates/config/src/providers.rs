@@ -5,6 +5,7 @@
 use domain::extract::{FieldMap, FieldPath};
 use domain::provider::{PayloadProfile, Preset};
 use domain::signature::{Scheme, SigningSecret};
+use domain::{AmountCheck, Unit};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -24,6 +25,21 @@ pub struct ProviderSettings {
     /// Replaces the preset's search paths for the fields given.
     #[serde(default)]
     pub fields: FieldOverrides,
+    /// How strictly successes' amounts are checked: `strict`, `when_present` or `off`
+    /// (default: the preset's; docs/providers.md, "Amounts").
+    #[serde(default)]
+    pub amount_check: Option<AmountCheck>,
+    /// The unit of the amounts this provider sends: `minor` or `major` (default: the preset's).
+    #[serde(default)]
+    pub amount_unit: Option<AmountUnit>,
+}
+
+/// `providers.<name>.amount_unit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountUnit {
+    Minor,
+    Major,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +138,14 @@ impl ProviderSettings {
     pub fn payload_profile(&self) -> PayloadProfile {
         let mut payload = self.preset.payload();
         self.fields.apply(&mut payload.fields);
+        if let Some(check) = self.amount_check {
+            payload.amount_check = check;
+        }
+        match self.amount_unit {
+            Some(AmountUnit::Minor) => payload.amount_unit = Unit::Minor,
+            Some(AmountUnit::Major) => payload.amount_unit = Unit::Major,
+            None => {}
+        }
         payload
     }
 }

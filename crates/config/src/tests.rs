@@ -298,3 +298,22 @@ fn the_configuration_doc_names_every_key_and_its_variable() {
         }
     }
 }
+
+#[test]
+fn amount_rules_can_be_set_per_provider() {
+    let config = file(
+        "[providers.shop]\npreset = \"generic\"\nsignature = \"none\"\n\
+         amount_check = \"strict\"\namount_unit = \"minor\"\n\
+         [providers.psk]\npreset = \"paystack\"\nsignature = \"none\"\n",
+    );
+    let loaded = load_from(Some(config.path()), &env(&[])).unwrap();
+    let profiles = loaded.settings.payload_profiles();
+    assert_eq!(profiles["shop"].amount_check, domain::AmountCheck::Strict);
+    assert_eq!(profiles["shop"].amount_unit, domain::Unit::Minor);
+    // The preset's when not set.
+    assert_eq!(profiles["psk"].amount_check, domain::AmountCheck::Strict);
+    let bad = file(
+        "[providers.shop]\npreset = \"generic\"\nsignature = \"none\"\namount_check = \"loose\"\n",
+    );
+    assert!(error_key(load_from(Some(bad.path()), &env(&[]))).starts_with("providers.shop"));
+}

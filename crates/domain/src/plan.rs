@@ -2,14 +2,15 @@
 //! changes asked of them in received order, what each change decides, what each collection
 //! becomes and which audit rows record it. Pure: persistence executes a plan and never decides,
 //! so every rule of a round (received order, an event decided once, terminal statuses, the first
-//! provider_ref kept, overrides) is tested here with plain values.
+//! provider_ref kept, overrides, the amount of a success) is tested here with plain values.
 
 use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
+use crate::amount_check::{mismatch, Amount, AmountCheck};
 use crate::status::CollectionStatus;
-use crate::transition::{decide, Authority, Decision};
+use crate::transition::{decide, Authority, Decision, Outcome};
 
 /// A collection as the round found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct CollectionState {
     pub request_ref: String,
     pub status: CollectionStatus,
     pub provider_ref: Option<String>,
+    /// What a success must pay (`amount_check`).
+    pub amount: Amount,
 }
 
 /// One change asked of a collection: by a provider's event, which follows the status rule, or
@@ -32,6 +35,9 @@ pub struct Request {
     pub authority: Authority,
     /// The audit row's reason instead of the decision's own (an operator's words).
     pub reason: Option<String>,
+    /// What the event reports having been paid, and how strictly a success is checked.
+    pub amount: Amount,
+    pub amount_check: AmountCheck,
 }
 
 impl Request {
@@ -49,6 +55,17 @@ impl Request {
             provider_ref,
             authority: Authority::Event,
             reason: None,
+            amount: Amount::Absent,
+            amount_check: AmountCheck::Off,
+        }
+    }
+
+    /// The same request, reporting `amount`, checked as `check` says.
+    pub fn with_amount(self, amount: Amount, check: AmountCheck) -> Request {
+        Request {
+            amount,
+            amount_check: check,
+            ..self
         }
     }
 
@@ -66,6 +83,8 @@ impl Request {
             provider_ref: None,
             authority,
             reason,
+            amount: Amount::Absent,
+            amount_check: AmountCheck::Off,
         }
     }
 }
@@ -102,6 +121,8 @@ pub struct Audit {
     pub event: Option<Uuid>,
     pub decision: Decision,
     pub reason: String,
+    /// The event ends FAILED with `reason` (an amount mismatch), not PROCESSED.
+    pub fails_event: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -136,7 +157,14 @@ pub fn plan_round(collections: &[CollectionState], requests: &[Request]) -> Plan
                 continue;
             }
         }
-        let decision = decide(state.current, request.status, request.authority);
+        let mut decision = decide(state.current, request.status, request.authority);
+        let mut reason = request.reason.clone();
+        if decision.outcome == Outcome::Applied && decision.requested == CollectionStatus::Success {
+            if let Some(why) = mismatch(&state.read.amount, &request.amount, request.amount_check) {
+                decision.outcome = Outcome::AmountMismatch;
+                reason = Some(why);
+            }
+        }
         if decision.outcome.changes_status() {
             if state.version_step == 0 {
                 order.push(state.read.request_ref.as_str());
@@ -147,12 +175,12 @@ pub fn plan_round(collections: &[CollectionState], requests: &[Request]) -> Plan
                 state.provider_ref.clone_from(&request.provider_ref);
             }
         }
-        let reason = request.reason.clone().unwrap_or_else(|| decision.reason());
         plan.audits.push(Audit {
             request_ref: request.request_ref.clone(),
             event: request.event,
             decision,
-            reason,
+            reason: reason.unwrap_or_else(|| decision.reason()),
+            fails_event: decision.outcome == Outcome::AmountMismatch,
         });
         plan.steps.push(Step::Decided(decision));
     }

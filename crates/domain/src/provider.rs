@@ -6,7 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::amount_check::AmountCheck;
 use crate::extract::{Extracted, FieldMap, FieldPath};
+use crate::money::Unit;
+use crate::outcomes::OutcomeTable;
 use crate::signature::{Scheme, Verified};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -70,7 +73,10 @@ impl Preset {
                     currency: paths(&["data.currency"]),
                 },
                 event_id: EventIdRule::Composite(paths(&["event", "data.id"])),
-                status_by_type: None,
+                outcomes: Some(OutcomeTable::Paystack),
+                // Subunits: kobo, pesewas, cents.
+                amount_unit: Unit::Minor,
+                amount_check: AmountCheck::Strict,
             },
             // `charge.completed` carries success and failure alike, so the status is part of the
             // identity: a later status of the same transaction is a new event.
@@ -84,7 +90,9 @@ impl Preset {
                     currency: paths(&["data.currency", "currency"]),
                 },
                 event_id: EventIdRule::Composite(paths(&["event", "data.id", "data.status"])),
-                status_by_type: None,
+                outcomes: Some(OutcomeTable::Flutterwave),
+                amount_unit: Unit::Major,
+                amount_check: AmountCheck::Strict,
             },
             Preset::Stripe => PayloadProfile {
                 fields: FieldMap {
@@ -96,14 +104,17 @@ impl Preset {
                     ]),
                     status: paths(&["data.object.status"]),
                     provider_ref: paths(&["data.object.id"]),
-                    amount: paths(&["data.object.amount"]),
+                    // A Checkout Session's total, else a PaymentIntent's or a Charge's amount.
+                    amount: paths(&["data.object.amount_total", "data.object.amount"]),
                     currency: paths(&["data.object.currency"]),
                 },
                 event_id: EventIdRule::Fields,
-                status_by_type: Some(StatusByType {
-                    field: paths(&["type"]),
-                    words: STRIPE_EVENT_TYPES,
-                }),
+                outcomes: Some(OutcomeTable::Stripe),
+                // The smallest unit, which for zero-decimal currencies (JPY) is the unit itself:
+                // the ISO 4217 exponent says which, except where Stripe keeps its own (ISK and UGX
+                // in hundredths: Stripe "Supported currencies", "Special cases").
+                amount_unit: Unit::MinorExcept(&[("ISK", 2), ("UGX", 2)]),
+                amount_check: AmountCheck::Strict,
             },
             Preset::StandardWebhooks => PayloadProfile {
                 fields: FieldMap {
@@ -111,12 +122,16 @@ impl Preset {
                     ..FieldMap::generic()
                 },
                 event_id: EventIdRule::SignedMessageId,
-                status_by_type: None,
+                outcomes: None,
+                amount_unit: Unit::Major,
+                amount_check: AmountCheck::WhenPresent,
             },
             Preset::Generic => PayloadProfile {
                 fields: FieldMap::generic(),
                 event_id: EventIdRule::Fields,
-                status_by_type: None,
+                outcomes: None,
+                amount_unit: Unit::Major,
+                amount_check: AmountCheck::WhenPresent,
             },
         }
     }
@@ -133,20 +148,17 @@ pub enum EventIdRule {
     Composite(Vec<FieldPath>),
 }
 
-/// A status taken from the event type (Stripe: `payment_intent.succeeded`), for providers whose
-/// object status does not say how a payment ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusByType {
-    pub field: Vec<FieldPath>,
-    pub words: &'static [(&'static str, &'static str)],
-}
-
 /// How to read one provider's payloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadProfile {
     pub fields: FieldMap,
     pub event_id: EventIdRule,
-    pub status_by_type: Option<StatusByType>,
+    /// What each event type means for the payment; `None`: the status word alone decides.
+    pub outcomes: Option<OutcomeTable>,
+    /// The unit of the provider's amounts.
+    pub amount_unit: Unit,
+    /// How strictly its successes' amounts are checked (configuration may change it).
+    pub amount_check: AmountCheck,
 }
 
 impl PayloadProfile {
@@ -158,17 +170,6 @@ impl PayloadProfile {
             EventIdRule::SignedMessageId => verified.message_id.clone(),
             EventIdRule::Composite(parts) => composite(payload, parts),
         };
-        if let Some(rule) = &self.status_by_type {
-            let by_type = FieldMap {
-                status: rule.field.clone(),
-                ..FieldMap::default()
-            }
-            .extract(payload)
-            .status
-            .and_then(|t| rule.words.iter().find(|(ty, _)| *ty == t))
-            .map(|(_, word)| (*word).to_owned());
-            extracted.status = by_type.or(extracted.status);
-        }
         extracted
     }
 }
@@ -196,22 +197,6 @@ pub fn dedup_key(event_id: Option<&str>, body: &[u8]) -> String {
         None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     }
 }
-
-const STRIPE_EVENT_TYPES: &[(&str, &str)] = &[
-    ("payment_intent.created", "initiated"),
-    ("payment_intent.requires_action", "requires_action"),
-    ("payment_intent.processing", "processing"),
-    ("payment_intent.succeeded", "succeeded"),
-    ("payment_intent.payment_failed", "failed"),
-    ("payment_intent.canceled", "canceled"),
-    ("charge.pending", "pending"),
-    ("charge.succeeded", "succeeded"),
-    ("charge.failed", "failed"),
-    ("checkout.session.completed", "completed"),
-    ("checkout.session.async_payment_succeeded", "succeeded"),
-    ("checkout.session.async_payment_failed", "failed"),
-    ("checkout.session.expired", "expired"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -273,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn stripe_status_comes_from_the_event_type() {
+    fn stripe_fields_come_from_the_event_object() {
         let failed = read(
             Preset::Stripe,
             json!({"id": "evt_1", "type": "payment_intent.payment_failed",
@@ -281,17 +266,19 @@ mod tests {
                    "amount": 2000, "currency": "usd", "metadata": {"request_ref": "REQ-9"}}}}),
         );
         assert_eq!(failed.event_id.as_deref(), Some("evt_1"));
-        assert_eq!(failed.status.as_deref(), Some("failed"));
         assert_eq!(failed.request_ref.as_deref(), Some("REQ-9"));
         assert_eq!(failed.provider_ref.as_deref(), Some("pi_1"));
+        assert_eq!(failed.amount.as_deref(), Some("2000"));
         assert_eq!(failed.currency.as_deref(), Some("USD"));
-        // Unmapped types fall back to the object's status.
-        let other = read(
+        // A Checkout Session has a total instead of an amount.
+        let session = read(
             Preset::Stripe,
-            json!({"id": "evt_2", "type": "payment_intent.amount_capturable_updated",
-                   "data": {"object": {"status": "requires_capture"}}}),
+            json!({"id": "evt_2", "type": "checkout.session.completed",
+                   "data": {"object": {"id": "cs_1", "amount_total": 5000, "currency": "usd",
+                   "client_reference_id": "REQ-10"}}}),
         );
-        assert_eq!(other.status.as_deref(), Some("requires_capture"));
+        assert_eq!(session.amount.as_deref(), Some("5000"));
+        assert_eq!(session.request_ref.as_deref(), Some("REQ-10"));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! What a recorded event asks of its collection, read from its payload by its provider's
-//! profile. A payload that cannot ask for anything is the event's own, permanent problem:
-//! retrying cannot help; an operator can fix it and replay.
+//! profile: the outcome table (`outcomes`) first, then the fields. A payload that cannot ask for
+//! anything is the event's own, permanent problem: retrying cannot help; an operator can fix it
+//! and replay.
 
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::amount_check::Amount;
+use crate::money::Money;
+use crate::outcomes::Meaning;
 use crate::plan::Request;
 use crate::provider::PayloadProfile;
 use crate::signature::Verified;
@@ -23,31 +27,56 @@ pub enum Unreadable {
     UnknownStatus(UnknownStatus),
 }
 
-/// The request of event `event`. `stored_ref` is the reference the receiver read and stored;
-/// the payload is searched for one only without it.
+/// What an event asks: a change of its collection, or nothing (its type does not concern a
+/// payment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Request(Request),
+    /// The event type, for the reason and the count.
+    Ignored(String),
+}
+
+/// What event `event` asks, by its provider's outcome table and fields. `stored_ref` is the
+/// reference the receiver read and stored; the payload is searched for one only without it.
 pub fn read_request(
     profile: &PayloadProfile,
     event: Uuid,
     stored_ref: Option<&str>,
     payload: &Value,
-) -> Result<Request, Unreadable> {
+) -> Result<Read, Unreadable> {
     if !payload.is_object() {
         return Err(Unreadable::NotAnObject);
     }
-    let extracted = profile.read(payload, &Verified::default());
+    let meaning = profile
+        .outcomes
+        .map_or(Meaning::StatusWord, |table| table.meaning(payload));
+    let extracted = match meaning {
+        Meaning::Ignored(kind) => return Ok(Read::Ignored(kind)),
+        _ => profile.read(payload, &Verified::default()),
+    };
     let request_ref = stored_ref
         .filter(|r| !r.trim().is_empty())
         .map(str::to_owned)
         .or(extracted.request_ref)
         .ok_or(Unreadable::NoRequestRef)?;
-    let word = extracted.status.ok_or(Unreadable::NoStatus)?;
-    let status = CollectionStatus::normalise(&word).map_err(Unreadable::UnknownStatus)?;
-    Ok(Request::from_event(
-        event,
-        request_ref,
-        status,
-        extracted.provider_ref,
-    ))
+    let status = match meaning {
+        Meaning::Status(status) => status,
+        // Another attempt may follow: nothing past PENDING.
+        Meaning::FailedAttempt => CollectionStatus::Pending,
+        Meaning::StatusWord | Meaning::Ignored(_) => {
+            let word = extracted.status.ok_or(Unreadable::NoStatus)?;
+            CollectionStatus::normalise(&word).map_err(Unreadable::UnknownStatus)?
+        }
+    };
+    let unit = profile.amount_unit;
+    let amount = Amount::read(
+        extracted.amount.as_deref(),
+        extracted.currency.as_deref(),
+        |amount, currency| Money::from_provider(amount, currency, unit),
+    );
+    let request = Request::from_event(event, request_ref, status, extracted.provider_ref)
+        .with_amount(amount, profile.amount_check);
+    Ok(Read::Request(request))
 }
 
 #[cfg(test)]
@@ -58,12 +87,15 @@ mod tests {
     use crate::provider::Preset;
 
     fn read(stored_ref: Option<&str>, payload: Value) -> Result<Request, Unreadable> {
-        read_request(
+        match read_request(
             &Preset::Generic.payload(),
             Uuid::nil(),
             stored_ref,
             &payload,
-        )
+        )? {
+            Read::Request(request) => Ok(request),
+            Read::Ignored(kind) => panic!("the generic preset ignores nothing, not {kind}"),
+        }
     }
 
     #[test]
@@ -80,7 +112,8 @@ mod tests {
                 "REQ-STORED".into(),
                 CollectionStatus::Success,
                 Some("P-1".into())
-            ))
+            )
+            .with_amount(Amount::Absent, crate::AmountCheck::WhenPresent))
         );
         let from_payload = read(
             Some("  "),

@@ -23,15 +23,22 @@ pub enum Outcome {
     SkippedTerminal,
     /// The new status ranks below the current one (a late or reordered delivery).
     SkippedBackward,
+    /// A success whose amount or currency differs from the collection's: the collection is left
+    /// alone and the event fails with both figures (an operator may override).
+    AmountMismatch,
+    /// The event type does not concern a payment.
+    Ignored,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Applied,
         Outcome::Unchanged,
         Outcome::Override,
         Outcome::SkippedTerminal,
         Outcome::SkippedBackward,
+        Outcome::AmountMismatch,
+        Outcome::Ignored,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +48,8 @@ impl Outcome {
             Outcome::Override => "override",
             Outcome::SkippedTerminal => "skipped_terminal",
             Outcome::SkippedBackward => "skipped_backward",
+            Outcome::AmountMismatch => "amount_mismatch",
+            Outcome::Ignored => "ignored",
         }
     }
 
@@ -120,6 +129,9 @@ impl Decision {
                 "Skipping status update: {} ranks below current status {}",
                 self.requested, self.from
             ),
+            // The plan's audit row says the figures (`amount_check::mismatch`).
+            Outcome::AmountMismatch => format!("amount mismatch: {} not applied", self.requested),
+            Outcome::Ignored => "the event does not concern a payment".to_owned(),
         }
     }
 }

@@ -30,8 +30,9 @@ pub use models::event_admin::{
 };
 pub use models::events::{
     claim_events, find_event, is_received, lease_end, lease_events, lock_claimable,
-    lock_open_events, mark_claimed_failed, mark_failed, notify_new_events, record_event,
-    schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent, NEW_EVENTS_CHANNEL,
+    lock_open_events, mark_claimed_failed, mark_failed, mark_ignored, notify_new_events,
+    record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent,
+    NEW_EVENTS_CHANNEL,
 };
 pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
 pub use models::stats::{backlog, stats, Stats};

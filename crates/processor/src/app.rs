@@ -57,7 +57,8 @@ impl Processor {
             ),
             _ => None,
         };
-        let metrics = Metrics::new();
+        let profiles = settings.payload_profiles();
+        let metrics = Metrics::new(profiles.keys().map(String::as_str));
         let lock_wait = Duration::from_millis(p.lock_wait_ms);
         let has_redis = redis.is_some();
         let locks = Locks::new(redis, metrics.clone());
@@ -96,7 +97,7 @@ impl Processor {
         );
         let ctx = Context {
             pool,
-            profiles: Arc::new(settings.payload_profiles()),
+            profiles: Arc::new(profiles),
             locks,
             metrics,
             retry: RetryPolicy {

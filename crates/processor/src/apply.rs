@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use domain::{read_request, PayloadProfile, Request};
+use domain::{read_request, PayloadProfile, Read, Request};
 use persistence::lock::try_database_locks;
 use persistence::{
     apply_requests, DbConnection, Decide, EventsHeld, RequestOutcome, StoreError, WebhookEvent,
@@ -37,20 +37,21 @@ impl Item {
 }
 
 /// How the transaction ended for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ItemOutcome {
-    /// The decision transaction's answer: recorded, finished already, or no collection.
+    /// The decision transaction's answer: recorded (the event PROCESSED, or FAILED for an amount
+    /// mismatch), finished already, or no collection.
     Done(RequestOutcome),
     /// Its payment's database lock is held elsewhere: nothing written; try again.
     LockBusy,
 }
 
-/// What `event` asks, read by its provider's profile; an event that asks nothing readable has a
-/// permanent problem.
+/// What `event` asks, by its provider's outcome table and fields: a change of its collection,
+/// or nothing (`Read::Ignored`); an event that asks nothing readable has a permanent problem.
 pub(crate) fn read(
     profiles: &BTreeMap<String, PayloadProfile>,
     event: &WebhookEvent,
-) -> Result<Request, Permanent> {
+) -> Result<Read, Permanent> {
     let profile = profiles
         .get(&event.provider)
         .ok_or_else(|| Permanent::UnknownProvider(event.provider.clone()))?;
@@ -60,6 +61,11 @@ pub(crate) fn read(
         event.request_ref.as_deref(),
         &event.payload,
     )?)
+}
+
+/// Why an ignored event was not applied, kept in its `last_error`.
+pub(crate) fn ignored_reason(kind: &str) -> String {
+    format!("ignored: event type {kind} does not concern a payment")
 }
 
 /// Decides and records `requests` (in received order) in the caller's transaction, and returns

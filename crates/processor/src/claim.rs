@@ -20,15 +20,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::Request;
+use domain::{Read, Request};
 use persistence::lock::limit_row_waits;
 use persistence::{
-    claim_events, lease_end, lease_events, lock_claimable, mark_claimed_failed, now, run_blocking,
-    write_transaction, DbConnection, EventsHeld, RequestOutcome, StoreError, WebhookEvent,
+    claim_events, lease_end, lease_events, lock_claimable, mark_claimed_failed, mark_ignored, now,
+    run_blocking, write_transaction, DbConnection, EventsHeld, RequestOutcome, StoreError,
+    WebhookEvent,
 };
 use tokio::runtime::Handle;
 
-use crate::apply::{apply_round, read, Item, ItemOutcome};
+use crate::apply::{apply_round, ignored_reason, read, Item, ItemOutcome};
 use crate::context::Context;
 use crate::inflight::{InFlight, QueueKey};
 use crate::lock::{lock_names, BatchLocks};
@@ -113,7 +114,15 @@ fn claim_in_transaction(
             continue;
         }
         match read(&ctx.profiles, &event) {
-            Ok(request) => candidates.push(Item { event, request }),
+            Ok(Read::Request(request)) => candidates.push(Item { event, request }),
+            Ok(Read::Ignored(kind)) => {
+                let settled = if mark_ignored(conn, event.id, &ignored_reason(&kind), at, true)? {
+                    Settled::Ignored(kind)
+                } else {
+                    Settled::AlreadyFinished
+                };
+                claimed.settled.push((event, settled));
+            }
             Err(problem) => {
                 let settled = if mark_claimed_failed(conn, event.id, &problem.to_string(), at)? {
                     Settled::Failed(problem)
@@ -153,6 +162,10 @@ fn claim_in_transaction(
                         ctx.metrics.lock_acquired(backend, Duration::ZERO);
                     }
                     let settled = Settled::Recorded(request.request_ref, decision);
+                    claimed.settled.push((event, settled));
+                }
+                ItemOutcome::Done(RequestOutcome::Failed(_, reason)) => {
+                    let settled = Settled::Mismatched(request.request_ref, reason);
                     claimed.settled.push((event, settled));
                 }
                 ItemOutcome::Done(RequestOutcome::AlreadyFinished) => {

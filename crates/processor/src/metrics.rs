@@ -4,6 +4,7 @@
 //! share the `webhook_inbox_` prefix with the receiver's; docs/operations.md lists them all (a test
 //! compares that table with what `/metrics` exposes).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ const LOCK_WAIT: &str = "webhook_inbox_processor_lock_wait_seconds";
 const LOCK_ACQUIRED: &str = "webhook_inbox_processor_lock_acquired_total";
 const LOCK_TIMEOUTS: &str = "webhook_inbox_processor_lock_timeouts_total";
 const LOCK_FALLBACKS: &str = "webhook_inbox_processor_lock_fallbacks_total";
+const AMOUNT_MISMATCHES: &str = "webhook_inbox_processor_amount_mismatches_total";
+const IGNORED: &str = "webhook_inbox_processor_ignored_total";
 
 /// Seconds, from a millisecond lock wait to a five-minute lag.
 const BUCKETS: &[f64] = &[
@@ -39,10 +42,14 @@ pub(crate) enum Tally {
     AlreadyFinished,
     /// Given back unstarted at shutdown.
     Released,
+    /// A success whose amount differs from the collection's: audited, the event FAILED.
+    AmountMismatch,
+    /// Its type does not concern a payment: PROCESSED.
+    Ignored,
 }
 
 impl Tally {
-    const ALL: [Tally; 8] = [
+    const ALL: [Tally; 10] = [
         Tally::Applied,
         Tally::Unchanged,
         Tally::SkippedTerminal,
@@ -51,6 +58,8 @@ impl Tally {
         Tally::Retried,
         Tally::AlreadyFinished,
         Tally::Released,
+        Tally::AmountMismatch,
+        Tally::Ignored,
     ];
 
     fn as_str(self) -> &'static str {
@@ -63,6 +72,8 @@ impl Tally {
             Tally::Retried => "retried",
             Tally::AlreadyFinished => "already_finished",
             Tally::Released => "released",
+            Tally::AmountMismatch => "amount_mismatch",
+            Tally::Ignored => "ignored",
         }
     }
 }
@@ -75,6 +86,8 @@ impl From<domain::Outcome> for Tally {
             domain::Outcome::Unchanged => Tally::Unchanged,
             domain::Outcome::SkippedTerminal => Tally::SkippedTerminal,
             domain::Outcome::SkippedBackward => Tally::SkippedBackward,
+            domain::Outcome::AmountMismatch => Tally::AmountMismatch,
+            domain::Outcome::Ignored => Tally::Ignored,
         }
     }
 }
@@ -105,6 +118,8 @@ impl LockBackend {
 pub(crate) struct Metrics(Arc<Inner>);
 
 struct Inner {
+    /// For series whose labels are known only when first counted (`ignored`).
+    recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     events: Vec<Counter>,
     queue_depth: Gauge,
@@ -114,12 +129,15 @@ struct Inner {
     lock_acquired: [Counter; 2],
     lock_timeouts: [Counter; 2],
     lock_fallbacks: Counter,
+    /// By provider, each configured one registered at start (at 0).
+    amount_mismatches: BTreeMap<String, Counter>,
 }
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
 impl Metrics {
-    pub(crate) fn new() -> Metrics {
+    /// The counters of `providers` (their names) are registered at once, so that they show at 0.
+    pub(crate) fn new<'a>(providers: impl IntoIterator<Item = &'a str>) -> Metrics {
         let builder = PrometheusBuilder::new();
         // Only an empty bucket list is refused; without buckets histograms become summaries.
         let builder = builder
@@ -149,6 +167,14 @@ impl Metrics {
             lock_acquired: both.map(|b| counter(LOCK_ACQUIRED, backend(b))),
             lock_timeouts: both.map(|b| counter(LOCK_TIMEOUTS, backend(b))),
             lock_fallbacks: counter(LOCK_FALLBACKS, Vec::new()),
+            amount_mismatches: providers
+                .into_iter()
+                .map(|p| {
+                    let labels = vec![Label::new("provider", p.to_owned())];
+                    (p.to_owned(), counter(AMOUNT_MISMATCHES, labels))
+                })
+                .collect(),
+            recorder,
         };
         Metrics(Arc::new(inner))
     }
@@ -157,6 +183,27 @@ impl Metrics {
         if let Some(index) = Tally::ALL.iter().position(|t| *t == tally) {
             self.0.events[index].increment(1);
         }
+    }
+
+    /// A success refused for its amount, by the event's provider.
+    pub(crate) fn amount_mismatch(&self, provider: &str) {
+        if let Some(counter) = self.0.amount_mismatches.get(provider) {
+            counter.increment(1);
+        }
+    }
+
+    /// An event whose type concerns no payment, by provider and type. Registered when first
+    /// counted: types are the provider's (only signed events get here).
+    pub(crate) fn ignored(&self, provider: &str, kind: &str) {
+        let labels = vec![
+            Label::new("provider", provider.to_owned()),
+            Label::new("type", kind.to_owned()),
+        ];
+        let key = Key::from_parts(IGNORED, labels);
+        self.0
+            .recorder
+            .register_counter(&key, &METADATA)
+            .increment(1);
     }
 
     /// Received -> processed, for events that reached an end (PROCESSED or FAILED).
@@ -215,6 +262,16 @@ fn describe(recorder: &PrometheusRecorder) {
             LOCK_FALLBACKS,
             None,
             "Payment locks taken from the database because Redis failed.",
+        ),
+        text(
+            IGNORED,
+            None,
+            "Events PROCESSED without a decision: their type concerns no payment.",
+        ),
+        text(
+            AMOUNT_MISMATCHES,
+            None,
+            "Successes refused because their amount or currency differs from the collection's.",
         ),
     ];
     for (name, unit, help) in counters {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::Request;
+use domain::{Read, Request};
 use persistence::lock::limit_row_waits;
 use persistence::{now, run_blocking, write_transaction, DbConnection, EventsHeld, RequestOutcome};
 use rand::Rng;
@@ -28,7 +28,7 @@ use crate::failure::{Failure, Transient};
 use crate::inflight::QueueGuard;
 use crate::lock::lock_names;
 use crate::metrics::{LockBackend, Tally};
-use crate::settle::{end_failed, give_back, recorded};
+use crate::settle::{end_failed, end_ignored, give_back, mismatched, recorded};
 
 /// Pauses between rounds that found every lock busy grow from the first to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -99,21 +99,26 @@ pub(crate) async fn run_rounds(
     }
 }
 
-/// Takes what joined each payment's queue, fails the events that cannot be read, and drops the
-/// payments that are done (their queues close).
+/// Takes what joined each payment's queue, fails the events that cannot be read, ends the ones
+/// that concern no payment, and drops the payments that are done (their queues close).
 async fn refill(ctx: &Context, payments: &mut Vec<Payment>) {
     let mut unreadable = Vec::new();
+    let mut ignored = Vec::new();
     for payment in payments.iter_mut() {
         let holding = !payment.held.is_empty();
         for event in payment.queue.take(holding) {
             match read(&ctx.profiles, &event) {
-                Ok(request) => payment.held.push(Item { event, request }),
+                Ok(Read::Request(request)) => payment.held.push(Item { event, request }),
+                Ok(Read::Ignored(kind)) => ignored.push((event, kind)),
                 Err(problem) => unreadable.push((event, problem)),
             }
         }
     }
     for (event, problem) in unreadable {
         end_failed(ctx, &event, Failure::Permanent(problem)).await;
+    }
+    for (event, kind) in ignored {
+        end_ignored(ctx, &event, kind).await;
     }
     // A payment with nothing held whose queue gave nothing is closed; one whose new events all
     // failed is asked again next time, and closes then.
@@ -282,6 +287,9 @@ async fn finish(ctx: &Context, item: Item, outcome: Result<ItemOutcome, Transien
     let failure = match outcome {
         Ok(ItemOutcome::Done(RequestOutcome::Recorded(decision))) => {
             return recorded(ctx, &item.event, item.request_ref(), decision);
+        }
+        Ok(ItemOutcome::Done(RequestOutcome::Failed(_, reason))) => {
+            return mismatched(ctx, &item.event, item.request_ref(), &reason);
         }
         Ok(ItemOutcome::Done(RequestOutcome::AlreadyFinished)) => {
             return ctx.metrics.event(Tally::AlreadyFinished);

@@ -5,10 +5,11 @@
 
 use domain::{Decision, Outcome};
 use persistence::{
-    mark_failed, notify_new_events, now, run_blocking, schedule_retry, write_transaction,
-    StoreError, WebhookEvent,
+    mark_failed, mark_ignored, notify_new_events, now, run_blocking, schedule_retry,
+    write_transaction, StoreError, WebhookEvent,
 };
 
+use crate::apply::ignored_reason;
 use crate::context::Context;
 use crate::failure::{Failure, Transient};
 use crate::metrics::Tally;
@@ -87,10 +88,46 @@ pub(crate) fn recorded(ctx: &Context, event: &WebhookEvent, request_ref: &str, d
     ctx.metrics.event(Tally::from(decision.outcome));
 }
 
+/// Ends an event whose type concerns no payment: PROCESSED, the reason in `last_error`.
+pub(crate) async fn end_ignored(ctx: &Context, event: &WebhookEvent, kind: String) {
+    let (id, reason) = (event.id, ignored_reason(&kind));
+    match run_blocking(&ctx.pool, move |conn| {
+        mark_ignored(conn, id, &reason, now(), false)
+    })
+    .await
+    {
+        Ok(true) => ignored(ctx, event, &kind),
+        Ok(false) => ctx.metrics.event(Tally::AlreadyFinished),
+        Err(error) => {
+            // Its lease brings it back.
+            tracing::warn!(event_id = %id, %error, "Could not record an ignored event");
+            ctx.metrics.event(Tally::Retried);
+        }
+    }
+}
+
+/// Tells an ignored event: counted by provider and type.
+fn ignored(ctx: &Context, event: &WebhookEvent, kind: &str) {
+    tracing::info!(event_id = %event.id, provider = %event.provider, "{}", ignored_reason(kind));
+    ctx.metrics.lag(lag_of(event));
+    ctx.metrics.ignored(&event.provider, kind);
+    ctx.metrics.event(Tally::Ignored);
+}
+
+/// Tells a success refused for its amount: audited, and the event FAILED with both figures.
+pub(crate) fn mismatched(ctx: &Context, event: &WebhookEvent, request_ref: &str, reason: &str) {
+    tracing::warn!(event_id = %event.id, provider = %event.provider, %request_ref, "Amount mismatch: {reason}");
+    ctx.metrics.lag(lag_of(event));
+    ctx.metrics.amount_mismatch(&event.provider);
+    ctx.metrics.event(Tally::AmountMismatch);
+}
+
 /// Tells an event settled in its claim's own transaction (it is already written).
 pub(crate) fn settled_in_claim(ctx: &Context, event: &WebhookEvent, settled: &Settled) {
     match settled {
         Settled::Recorded(request_ref, decision) => recorded(ctx, event, request_ref, *decision),
+        Settled::Mismatched(request_ref, reason) => mismatched(ctx, event, request_ref, reason),
+        Settled::Ignored(kind) => ignored(ctx, event, kind),
         Settled::AlreadyFinished => ctx.metrics.event(Tally::AlreadyFinished),
         Settled::Failed(reason) => {
             tracing::warn!(event_id = %event.id, provider = %event.provider, "Event failed: {reason}");
@@ -104,6 +141,10 @@ pub(crate) fn settled_in_claim(ctx: &Context, event: &WebhookEvent, settled: &Se
 #[derive(Debug)]
 pub(crate) enum Settled {
     Recorded(String, Decision),
+    /// Audited as an amount mismatch, the event FAILED with this reason.
+    Mismatched(String, String),
+    /// PROCESSED without a decision: this event type concerns no payment.
+    Ignored(String),
     AlreadyFinished,
     /// FAILED for a permanent problem, with it as the reason.
     Failed(crate::failure::Permanent),

@@ -28,13 +28,24 @@ pub fn run(ctx: &Context, command: CollectionsCommand) -> Result<(), CtlError> {
 }
 
 fn create(ctx: &Context, args: CreateArgs) -> Result<(), CtlError> {
-    if let Some(amount) = &args.amount {
-        if !domain::extract::is_decimal(amount) {
-            return Err(CtlError::Usage(format!(
-                "--amount {amount:?} is not a decimal number (e.g. 5000 or 100.50)"
-            )));
+    // Major units of an ISO 4217 currency, stored with the currency's decimal places.
+    let money = match (&args.amount, &args.currency) {
+        (Some(amount), Some(currency)) => Some(
+            domain::Money::parse_major(amount, currency)
+                .map_err(|e| CtlError::Usage(format!("--amount/--currency: {e}")))?,
+        ),
+        (Some(_), None) => {
+            return Err(CtlError::Usage(
+                "--amount needs --currency (an ISO 4217 code such as NGN)".to_owned(),
+            ))
         }
-    }
+        (None, Some(currency)) => {
+            domain::Money::parse_major("0", currency)
+                .map_err(|e| CtlError::Usage(format!("--currency: {e}")))?;
+            None
+        }
+        (None, None) => None,
+    };
     let metadata = match &args.metadata {
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value @ serde_json::Value::Object(_)) => Some(value),
@@ -46,13 +57,14 @@ fn create(ctx: &Context, args: CreateArgs) -> Result<(), CtlError> {
         },
         None => None,
     };
-    let currency = args.currency.as_ref().map(|c| c.to_uppercase());
+    let currency = args.currency.as_ref().map(|c| c.trim().to_uppercase());
+    let amount = money.map(|m| m.major());
     let new = NewCollection {
         request_ref: &args.request_ref,
         status: CollectionStatus::Initiated,
         provider: args.provider.as_deref(),
         provider_ref: None,
-        amount: args.amount.as_deref(),
+        amount: amount.as_deref(),
         currency: currency.as_deref(),
         metadata: metadata.as_ref(),
     };
@@ -131,7 +143,7 @@ fn set_status(
     let outcomes = write_transaction(&mut conn, |conn| -> Result<_, StoreError> {
         apply_requests(conn, std::slice::from_ref(&request), &decide)
     })?;
-    let Some(RequestOutcome::Recorded(decision)) = outcomes.first().copied() else {
+    let Some(RequestOutcome::Recorded(decision)) = outcomes.into_iter().next() else {
         return Err(CtlError::Failed(format!(
             "could not change {request_ref}: it is gone"
         )));

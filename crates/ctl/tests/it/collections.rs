@@ -24,6 +24,8 @@ fn a_collection_through_its_life() {
         .json();
     assert_eq!(created["status"], "INITIATED");
     assert_eq!(created["currency"], "NGN");
+    // Major units, with the currency's decimal places.
+    assert_eq!(created["amount"], "5000.00");
 
     ctl.run(&["collections", "set-status", "REQ-1", "SUCCESS"])
         .ok();
@@ -121,4 +123,64 @@ fn mistakes_are_clear_and_have_their_exit_code() {
     assert!(down.stderr.contains("127.0.0.1"), "{}", down.stderr);
     let pending = Ctl::sqlite().run(&["migrate", "--check"]);
     assert_eq!(pending.code, 1, "a fresh database has pending migrations");
+}
+
+#[test]
+fn amounts_and_currencies_are_checked_at_creation() {
+    let ctl = Ctl::sqlite();
+    ctl.run(&["migrate"]).ok();
+    let create = |amount: &str, currency: &str| {
+        ctl.run(&[
+            "collections",
+            "create",
+            "--request-ref",
+            "REQ-X",
+            "--amount",
+            amount,
+            "--currency",
+            currency,
+        ])
+    };
+    for (amount, currency, message) in [
+        ("10.001", "NGN", "more decimal places than NGN allows (2)"),
+        ("5.5", "JPY", "more decimal places than JPY allows (0)"),
+        ("100", "NAIRA", "\"NAIRA\" is not an ISO 4217 currency code"),
+        ("1,000", "NGN", "\"1,000\" is not a decimal amount"),
+    ] {
+        let refused = create(amount, currency);
+        assert_eq!(refused.code, 2, "{amount} {currency}: {}", refused.stderr);
+        assert!(refused.stderr.contains(message), "{}", refused.stderr);
+    }
+    let no_currency = ctl.run(&[
+        "collections",
+        "create",
+        "--request-ref",
+        "REQ-X",
+        "--amount",
+        "5",
+    ]);
+    assert_eq!(no_currency.code, 2);
+    assert!(
+        no_currency.stderr.contains("--amount needs --currency"),
+        "{}",
+        no_currency.stderr
+    );
+    let created = ctl
+        .run(&[
+            "--json",
+            "collections",
+            "create",
+            "--request-ref",
+            "REQ-Y",
+            "--amount",
+            "5.120",
+            "--currency",
+            "kwd",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (created["amount"].as_str(), created["currency"].as_str()),
+        (Some("5.120"), Some("KWD"))
+    );
 }

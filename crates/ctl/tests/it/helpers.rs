@@ -50,14 +50,26 @@ impl Ctl {
 
     /// `None` when PostgreSQL is unreachable outside CI (the skip is reported).
     pub fn postgres(test: &str) -> Option<Ctl> {
+        Ctl::postgres_with(test, "")
+    }
+
+    /// `postgres` with `extra` appended to the configuration file.
+    pub fn postgres_with(test: &str, extra: &str) -> Option<Ctl> {
         let schema = PgSchema::create(test)?;
         let url = schema.url.clone();
         Some(Ctl::with(
             tempfile::tempdir().unwrap(),
             url,
             Some(schema),
-            "",
+            extra,
         ))
+    }
+
+    /// `sqlite` with `extra` appended to the configuration file.
+    pub fn sqlite_with(extra: &str) -> Ctl {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+        Ctl::with(dir, database_url, None, extra)
     }
 
     pub fn with(

@@ -6,6 +6,7 @@ mod helpers;
 mod cli;
 mod collections;
 mod events;
+mod outcomes;
 mod purge;
 mod quickstart;
 mod send;

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::transition::Outcome;
+use crate::money::{Money, Unit};
 use CollectionStatus::*;
 
 fn collection(request_ref: &str, status: CollectionStatus) -> CollectionState {
@@ -9,6 +9,7 @@ fn collection(request_ref: &str, status: CollectionStatus) -> CollectionState {
         request_ref: request_ref.to_owned(),
         status,
         provider_ref: None,
+        amount: Amount::Absent,
     }
 }
 
@@ -160,6 +161,80 @@ fn a_request_without_a_collection_decides_nothing() {
     assert_eq!(plan.audits.len(), 1);
     assert_eq!(plan.audits[0].request_ref, "A");
     assert_eq!(plan.changes.len(), 1);
+}
+
+fn expecting(
+    request_ref: &str,
+    status: CollectionStatus,
+    amount: &str,
+    currency: &str,
+) -> CollectionState {
+    CollectionState {
+        amount: Amount::Known(Money::parse_major(amount, currency).unwrap()),
+        ..collection(request_ref, status)
+    }
+}
+
+fn paid(request_ref: &str, kobo: &str, check: AmountCheck) -> Request {
+    let amount = Amount::read(Some(kobo), Some("NGN"), |a, c| {
+        Money::from_provider(a, c, Unit::Minor)
+    });
+    event(request_ref, Success).with_amount(amount, check)
+}
+
+#[test]
+fn a_success_of_another_amount_changes_nothing_and_fails_its_event() {
+    let plan = plan_round(
+        &[expecting("A", Pending, "10250.00", "NGN")],
+        &[
+            paid("A", "1025001", AmountCheck::Strict),
+            paid("A", "1025000", AmountCheck::Strict),
+        ],
+    );
+    assert_eq!(
+        outcomes(&plan),
+        vec![Some(Outcome::AmountMismatch), Some(Outcome::Applied)]
+    );
+    assert_eq!(
+        plan.audits[0].reason,
+        "expected 10250.00 NGN, got 10250.01 NGN"
+    );
+    assert!(plan.audits[0].fails_event);
+    assert!(!plan.audits[1].fails_event);
+    assert_eq!(
+        plan.audits[1].decision.from, Pending,
+        "the mismatch left it PENDING"
+    );
+    assert_eq!(plan.changes[0].to, Success);
+    assert_eq!(plan.changes[0].version_step, 1);
+}
+
+#[test]
+fn only_a_success_is_checked_and_an_override_is_not() {
+    let strict_without = event("A", Success).with_amount(Amount::Absent, AmountCheck::Strict);
+    let plan = plan_round(
+        &[expecting("A", Initiated, "5.00", "USD")],
+        &[
+            event("A", Pending).with_amount(Amount::Absent, AmountCheck::Strict),
+            strict_without.clone(),
+        ],
+    );
+    assert_eq!(
+        outcomes(&plan),
+        vec![Some(Outcome::Applied), Some(Outcome::AmountMismatch)]
+    );
+    assert_eq!(plan.audits[1].reason, "expected 5.00 USD, got no amount");
+    let forced = Request::from_operator(
+        "A".into(),
+        Success,
+        Authority::Override,
+        Some("paid in cash".into()),
+    );
+    let plan = plan_round(&[expecting("A", Pending, "5.00", "USD")], &[forced]);
+    assert_eq!(outcomes(&plan), vec![Some(Outcome::Override)]);
+    // Without an amount on the collection there is nothing to compare.
+    let plan = plan_round(&[collection("A", Pending)], &[strict_without]);
+    assert_eq!(outcomes(&plan), vec![Some(Outcome::Applied)]);
 }
 
 fn any_status() -> impl Strategy<Value = CollectionStatus> {

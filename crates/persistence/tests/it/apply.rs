@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::plan::{plan_round, CollectionState};
-use domain::{Authority, CollectionStatus, Outcome, Request};
+use domain::{Amount, AmountCheck, Authority, CollectionStatus, Money, Outcome, Request, Unit};
 use persistence::{
     collection_history, create_collection, find_collection, find_event, lock_collections,
     mark_failed, now, record_event, write_plan, write_transaction, Collection, Decide, EventStatus,
@@ -21,6 +21,7 @@ on_both_backends!(
     finished_event_is_never_applied_again,
     operator_override_without_event,
     missing_collection_changes_nothing,
+    a_success_of_another_amount_is_audited_and_fails_its_event,
 );
 
 fn new_event(db: &TestDb, key: &str) -> Uuid {
@@ -100,6 +101,7 @@ fn stale_decision_changes_nothing(db: TestDb) {
             request_ref: "REQ-1".into(),
             status: CollectionStatus::Initiated,
             provider_ref: None,
+            amount: Amount::Absent,
         },
     };
     let plan = plan_round(
@@ -259,4 +261,46 @@ fn missing_collection_changes_nothing(db: TestDb) {
         find_event(&mut db.conn(), event).unwrap().unwrap().status,
         EventStatus::Received
     );
+}
+
+fn a_success_of_another_amount_is_audited_and_fails_its_event(db: TestDb) {
+    let new = NewCollection {
+        amount: Some("10250.00"),
+        currency: Some("NGN"),
+        ..NewCollection::initiated("REQ-1")
+    };
+    let collection = create_collection(&mut db.conn(), &new, now()).unwrap();
+    let paid = |event, kobo: &str| {
+        let amount = Amount::read(Some(kobo), Some("ngn"), |a, c| {
+            Money::from_provider(a, c, Unit::Minor)
+        });
+        request(CollectionStatus::Success, event).with_amount(amount, AmountCheck::Strict)
+    };
+    let short = new_event(&db, "evt_short");
+    let reason = "expected 10250.00 NGN, got 10250.01 NGN";
+    let outcome = apply(&db, paid(short, "1025001"), "processor", now());
+    let RequestOutcome::Failed(decision, why) = outcome else {
+        panic!("expected a mismatch, got {outcome:?}");
+    };
+    assert_eq!(
+        (decision.outcome, why.as_str()),
+        (Outcome::AmountMismatch, reason)
+    );
+    let after = stored(&db);
+    assert_eq!(
+        (after.status, after.version),
+        (CollectionStatus::Initiated, 1)
+    );
+    let failed = find_event(&mut db.conn(), short).unwrap().unwrap();
+    assert_eq!(failed.status, EventStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some(reason));
+    let history = collection_history(&mut db.conn(), collection.id).unwrap();
+    assert_eq!(history[0].outcome, Outcome::AmountMismatch);
+    assert_eq!(history[0].reason, reason);
+
+    // The right amount still applies.
+    let right = new_event(&db, "evt_right");
+    let outcome = apply(&db, paid(right, "1025000"), "processor", now());
+    assert!(matches!(outcome, RequestOutcome::Recorded(d) if d.outcome == Outcome::Applied));
+    assert_eq!(stored(&db).status, CollectionStatus::Success);
 }

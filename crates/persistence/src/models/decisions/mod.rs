@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::plan::{plan_round, CollectionState, Request, Step};
-use domain::Decision;
+use domain::{Amount, Decision, Money};
 use uuid::Uuid;
 
 use crate::connection::DbConnection;
@@ -52,10 +52,13 @@ pub struct Decide<'a> {
 }
 
 /// How the transaction ended for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestOutcome {
     /// Decided and audited; its event (if any) marked PROCESSED.
     Recorded(Decision),
+    /// Decided and audited, and its event marked FAILED with this reason (an amount mismatch:
+    /// the collection was left alone).
+    Failed(Decision, String),
     /// Its event was no longer RECEIVED, or came earlier in the same requests: nothing written.
     AlreadyFinished,
     /// No collection has its request_ref: nothing written for it.
@@ -97,6 +100,8 @@ pub fn apply_requests(
     write_plan(conn, &plan, &collections, decide)?;
 
     let mut steps = plan.steps.into_iter();
+    // Each decided step has its audit row, in the same order.
+    let mut audits = plan.audits.into_iter();
     Ok(requests
         .iter()
         .map(|request| {
@@ -104,7 +109,12 @@ pub fn apply_requests(
                 return RequestOutcome::AlreadyFinished;
             }
             match steps.next() {
-                Some(Step::Decided(decision)) => RequestOutcome::Recorded(decision),
+                Some(Step::Decided(decision)) => match audits.next() {
+                    Some(audit) if audit.fails_event => {
+                        RequestOutcome::Failed(decision, audit.reason)
+                    }
+                    _ => RequestOutcome::Recorded(decision),
+                },
                 Some(Step::NoCollection) => RequestOutcome::CollectionMissing,
                 Some(Step::Repeated) | None => RequestOutcome::AlreadyFinished,
             }
@@ -128,18 +138,35 @@ pub fn lock_collections(
             collections::request_ref,
             collections::status,
             collections::provider_ref,
+            collections::amount,
+            collections::currency,
         ));
-    let rows: Vec<(Uuid, String, String, Option<String>)> = load_locked!(conn, query)?;
+    type Row = (
+        Uuid,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = load_locked!(conn, query)?;
     rows.into_iter()
-        .map(|(id, request_ref, status, provider_ref)| {
-            Ok(LockedCollection {
-                id,
-                state: CollectionState {
-                    request_ref,
-                    status: status.parse()?,
-                    provider_ref,
-                },
-            })
-        })
+        .map(
+            |(id, request_ref, status, provider_ref, amount, currency)| {
+                // An amount stored without a valid currency is kept as unreadable: a success for
+                // it is then a mismatch an operator sees, never a silent pass.
+                let amount =
+                    Amount::read(amount.as_deref(), currency.as_deref(), Money::parse_major);
+                Ok(LockedCollection {
+                    id,
+                    state: CollectionState {
+                        request_ref,
+                        status: status.parse()?,
+                        provider_ref,
+                        amount,
+                    },
+                })
+            },
+        )
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Executing a plan: each changed collection moved to its new status, conditional on the status
 //! it was read at (the fence: if one matched nothing, the whole transaction fails, whatever lock
-//! the caller did or did not hold), the audit rows, and the decided events marked PROCESSED.
+//! the caller did or did not hold), the audit rows, and the decided events marked PROCESSED (or
+//! FAILED, for an amount mismatch).
 
 use std::collections::HashMap;
 
@@ -65,15 +66,32 @@ pub fn write_plan(
         .collect();
     insert_transitions(conn, &rows)?;
 
-    let decided: Vec<Uuid> = plan.audits.iter().filter_map(|a| a.event).collect();
     let count_claim = decide.events == EventsHeld::Claimed;
-    let marked = settle_received(conn, &decided, Settle::Processed(decide.now), count_claim)?;
-    if marked.len() != decided.len() {
+    let processed: Vec<Uuid> = plan
+        .audits
+        .iter()
+        .filter(|a| !a.fails_event)
+        .filter_map(|a| a.event)
+        .collect();
+    let mut marked =
+        settle_received(conn, &processed, Settle::Processed(decide.now), count_claim)?.len();
+    // Failed with each one's own reason (rare: amount mismatches).
+    let failed: Vec<(Uuid, &str)> = plan
+        .audits
+        .iter()
+        .filter(|a| a.fails_event)
+        .filter_map(|a| Some((a.event?, a.reason.as_str())))
+        .collect();
+    for (event, reason) in &failed {
+        let settle = Settle::Failed(decide.now, reason);
+        marked += settle_received(conn, &[*event], settle, count_claim)?.len();
+    }
+    let decided = processed.len() + failed.len();
+    if marked != decided {
         // Impossible while the events are locked; if it happens, nothing is written.
         return Err(StoreError::Corrupt(format!(
-            "{} of {} decided events were no longer RECEIVED under their lock",
-            decided.len() - marked.len(),
-            decided.len()
+            "{} of {decided} decided events were no longer RECEIVED under their lock",
+            decided - marked,
         )));
     }
     Ok(())

@@ -27,7 +27,7 @@ pub use self::claim::{claim_events, lease_end, lease_events, lock_claimable, loc
 pub use self::record::{
     notify_new_events, record_event, NewWebhookEvent, Recorded, NEW_EVENTS_CHANNEL,
 };
-pub use self::settle::{mark_claimed_failed, mark_failed, schedule_retry};
+pub use self::settle::{mark_claimed_failed, mark_failed, mark_ignored, schedule_retry};
 pub(crate) use self::settle::{settle_received, Settle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

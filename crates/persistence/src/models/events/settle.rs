@@ -26,6 +26,9 @@ pub fn mark_claimed_failed(
 pub(crate) enum Settle<'a> {
     /// Decided: PROCESSED at this time, no error.
     Processed(DateTime<Utc>),
+    /// PROCESSED at this time without a decision, the reason kept in `last_error` (an event
+    /// type that does not concern a payment).
+    Ignored(DateTime<Utc>, &'a str),
     /// FAILED at this time, with the reason.
     Failed(DateTime<Utc>, &'a str),
     /// Claimable again at this time, with the reason of the failed attempt.
@@ -55,6 +58,7 @@ pub(crate) fn settle_received(
     }
     let (to_status, error, finished_at, retry_at) = match settle {
         Settle::Processed(at) => (EventStatus::Processed, None, Some(at), None),
+        Settle::Ignored(at, reason) => (EventStatus::Processed, Some(reason), Some(at), None),
         Settle::Failed(at, error) => (EventStatus::Failed, Some(error), Some(at), None),
         Settle::Retry(at, error) => (EventStatus::Received, Some(error), None, Some(at)),
     };
@@ -104,6 +108,15 @@ pub(crate) fn settle_received(
                     ))
                     .returning(id)
                     .get_results(c)?,
+                Settle::Ignored(at, reason) => diesel::update(target)
+                    .set((
+                        status.eq(EventStatus::Processed.as_str()),
+                        processed_at.eq(SqlTime(at)),
+                        last_error.eq(reason),
+                        attempts.eq(attempts + claims),
+                    ))
+                    .returning(id)
+                    .get_results(c)?,
                 Settle::Failed(at, error) => diesel::update(target)
                     .set((
                         status.eq(EventStatus::Failed.as_str()),
@@ -125,6 +138,19 @@ pub(crate) fn settle_received(
             Ok(changed)
         }
     }
+}
+
+/// Ends a RECEIVED event as PROCESSED without a decision, keeping why in `last_error` (its type
+/// does not concern a payment). `count_attempt`: it was claimed in the caller's transaction
+/// (`lock_claimable`), which no lease counted. Returns false when it was not RECEIVED.
+pub fn mark_ignored(
+    conn: &mut DbConnection,
+    event: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+    count_attempt: bool,
+) -> Result<bool, StoreError> {
+    Ok(settle_received(conn, &[event], Settle::Ignored(now, reason), count_attempt)?.len() == 1)
 }
 
 /// Ends a RECEIVED event as FAILED with its reason. Returns false when the event was not
