@@ -34,9 +34,10 @@ pub enum Amount {
     Absent,
     Known(Money),
     /// Present, but not money: the text, and why.
+    /// `error` is `None` when it has no currency.
     Unreadable {
         text: String,
-        error: MoneyError,
+        error: Option<MoneyError>,
     },
 }
 
@@ -51,13 +52,13 @@ impl Amount {
             (None, _) => Amount::Absent,
             (Some(text), None) => Amount::Unreadable {
                 text: text.to_owned(),
-                error: MoneyError::UnknownCurrency(String::new()),
+                error: None,
             },
             (Some(text), Some(code)) => match read(text, code) {
                 Ok(money) => Amount::Known(money),
                 Err(error) => Amount::Unreadable {
                     text: format!("{text} {code}"),
-                    error,
+                    error: Some(error),
                 },
             },
         }
@@ -67,12 +68,11 @@ impl Amount {
         match self {
             Amount::Absent => "no amount".to_owned(),
             Amount::Known(money) => money.to_string(),
-            Amount::Unreadable { text, error } => match error {
-                MoneyError::UnknownCurrency(code) if code.is_empty() => {
-                    format!("{text} without a currency")
-                }
-                _ => format!("{text} ({error})"),
-            },
+            Amount::Unreadable { text, error: None } => format!("{text} without a currency"),
+            Amount::Unreadable {
+                text,
+                error: Some(error),
+            } => format!("{text} ({error})"),
         }
     }
 }
