@@ -6,6 +6,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Sha256, Sha512};
+use subtle::{Choice, ConstantTimeEq};
 
 /// The hash under the HMAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -55,23 +56,6 @@ pub(crate) fn tag(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<
     .unwrap_or_default()
 }
 
-/// Whether `presented` is the HMAC of `parts` under `key`; constant-time (`verify_slice`).
-pub(crate) fn matches(
-    algorithm: HmacAlgorithm,
-    key: &[u8],
-    parts: &[&[u8]],
-    presented: &[u8],
-) -> bool {
-    match algorithm {
-        HmacAlgorithm::Sha256 => {
-            keyed::<Hmac<Sha256>>(key, parts).is_some_and(|m| m.verify_slice(presented).is_ok())
-        }
-        HmacAlgorithm::Sha512 => {
-            keyed::<Hmac<Sha512>>(key, parts).is_some_and(|m| m.verify_slice(presented).is_ok())
-        }
-    }
-}
-
 /// HMAC takes keys of any length, so `new_from_slice` cannot fail here; the `Option` only
 /// spares us an `expect`, and a `None` would sign nothing and match nothing.
 fn keyed<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Option<M> {
@@ -82,7 +66,14 @@ fn keyed<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Option<
     Some(mac)
 }
 
-/// Index of the first secret whose tag equals one of `candidates` (already decoded).
+/// The most signatures one header may carry. Senders put one there, two while they roll a
+/// secret; a header with more is refused before any MAC is computed.
+pub(crate) const MAX_SIGNATURES: usize = 8;
+
+/// Index of the first secret whose tag equals one of `candidates` (already decoded). One MAC per
+/// secret, whatever the number of candidates (the caller caps them at `MAX_SIGNATURES`), so the
+/// work does not grow with what the sender puts in the header; each comparison is constant-time
+/// and every candidate is compared.
 pub(crate) fn first_matching_secret(
     algorithm: HmacAlgorithm,
     secrets: &[super::SigningSecret],
@@ -90,9 +81,13 @@ pub(crate) fn first_matching_secret(
     candidates: &[Vec<u8>],
 ) -> Option<usize> {
     secrets.iter().position(|secret| {
+        let expected = tag(algorithm, secret.key(), parts);
         candidates
             .iter()
-            .any(|candidate| matches(algorithm, secret.key(), parts, candidate))
+            .fold(Choice::from(0), |found, candidate| {
+                found | expected.as_slice().ct_eq(candidate.as_slice())
+            })
+            .into()
     })
 }
 
@@ -116,11 +111,23 @@ mod tests {
 
     #[test]
     fn matching_needs_the_exact_tag() {
+        use crate::signature::SigningSecret;
+        let secrets = [
+            SigningSecret::raw("other").unwrap(),
+            SigningSecret::raw("k").unwrap(),
+        ];
         let t = tag(HmacAlgorithm::Sha256, b"k", &[b"body"]);
-        assert!(matches(HmacAlgorithm::Sha256, b"k", &[b"body"], &t));
-        assert!(!matches(HmacAlgorithm::Sha256, b"k", &[b"body"], &t[..31]));
-        assert!(!matches(HmacAlgorithm::Sha256, b"other", &[b"body"], &t));
-        assert!(!matches(HmacAlgorithm::Sha512, b"k", &[b"body"], &t));
+        let find = |algorithm, candidates: &[Vec<u8>]| {
+            first_matching_secret(algorithm, &secrets, &[b"body"], candidates)
+        };
+        assert_eq!(find(HmacAlgorithm::Sha256, std::slice::from_ref(&t)), Some(1));
+        // Every candidate is looked at: a match after a wrong one still counts.
+        assert_eq!(
+            find(HmacAlgorithm::Sha256, &[vec![0; 32], t.clone()]),
+            Some(1)
+        );
+        assert_eq!(find(HmacAlgorithm::Sha256, &[t[..31].to_vec()]), None);
+        assert_eq!(find(HmacAlgorithm::Sha512, &[t]), None);
     }
 
     #[test]

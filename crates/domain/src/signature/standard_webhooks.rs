@@ -63,6 +63,11 @@ impl StandardWebhooksScheme {
                 "no `v1,` entry in `webhook-signature`",
             ));
         }
+        if entries.len() > mac::MAX_SIGNATURES {
+            return Err(SignatureError::malformed(
+                "more than 8 `v1,` entries in `webhook-signature`",
+            ));
+        }
         let candidates: Vec<Vec<u8>> = entries
             .iter()
             .filter_map(|s| Encoding::Base64.decode(s))
@@ -186,6 +191,24 @@ mod tests {
             verify(&scheme(), &[key(secret)], &only_other, body.as_bytes(), t),
             Err(SignatureError::malformed(
                 "no `v1,` entry in `webhook-signature`"
+            ))
+        );
+    }
+
+    #[test]
+    fn more_than_eight_v1_entries_are_refused_before_any_mac() {
+        let (secret, id, t, body, good) = VECTORS[0];
+        let t_text = t.to_string();
+        let list = |junk: usize| format!("{}{good}", "v1,AAAA ".repeat(junk));
+        let check = |list: &str| {
+            let headers = [(ID, id), (TIMESTAMP, t_text.as_str()), (SIGNATURE, list)];
+            verify(&scheme(), &[key(secret)], &headers, body.as_bytes(), t)
+        };
+        assert!(check(&list(7)).is_ok());
+        assert_eq!(
+            check(&list(999)),
+            Err(SignatureError::malformed(
+                "more than 8 `v1,` entries in `webhook-signature`"
             ))
         );
     }

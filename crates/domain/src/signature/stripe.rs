@@ -42,15 +42,18 @@ struct Parsed<'a> {
 fn parse(value: &str) -> Result<Parsed<'_>, SignatureError> {
     let mut timestamp = None;
     let mut v1 = Vec::new();
-    let mut saw_v1 = false;
+    let mut v1_entries = 0;
     for (key, val) in value.split(',').filter_map(|item| item.split_once('=')) {
         match key.trim() {
             "t" if timestamp.is_some() => {
                 return Err(SignatureError::malformed("more than one `t`"))
             }
             "t" => timestamp = Some(val.trim()),
+            "v1" if v1_entries == mac::MAX_SIGNATURES => {
+                return Err(SignatureError::malformed("more than 8 `v1` signatures"))
+            }
             "v1" => {
-                saw_v1 = true;
+                v1_entries += 1;
                 // A v1 that is not hex cannot match; it must not hide the other v1 values.
                 v1.extend(Encoding::Hex.decode(val.trim()));
             }
@@ -61,7 +64,7 @@ fn parse(value: &str) -> Result<Parsed<'_>, SignatureError> {
     let signed_at = timestamp
         .parse::<i64>()
         .map_err(|_| SignatureError::malformed("`t` is not an integer"))?;
-    if !saw_v1 {
+    if v1_entries == 0 {
         return Err(SignatureError::malformed("no `v1` signature"));
     }
     Ok(Parsed {
@@ -164,6 +167,19 @@ mod tests {
         assert_eq!(check(&header, &[SECRET], T).unwrap().secret_index, Some(0));
         let with_junk = format!("t={T},v1=not-hex,v1={V1}");
         assert!(check(&with_junk, &[SECRET], T).is_ok());
+    }
+
+    #[test]
+    fn more_than_eight_v1_are_refused_before_any_mac() {
+        // The valid signature last: a caller must not buy one MAC per entry it adds.
+        let header = |junk: usize| format!("t={T},{}v1={V1}", "v1=00,".repeat(junk));
+        assert!(check(&header(7), &[SECRET], T).is_ok());
+        assert_eq!(
+            check(&header(999), &[SECRET], T),
+            Err(SignatureError::Invalid {
+                reason: InvalidReason::Malformed("more than 8 `v1` signatures")
+            })
+        );
     }
 
     #[test]
