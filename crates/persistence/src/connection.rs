@@ -85,16 +85,33 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The URL with every password hidden: the `user:password@` form and libpq's query parameters
+/// that hold one (`?password=…`, `?sslpassword=…`, any case).
 fn redact(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            // Only fails for URLs that cannot have a password, which this one has.
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<unparseable URL>".to_owned(),
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "<unparseable URL>".to_owned();
+    };
+    if url.password().is_some() {
+        // Only fails for URLs that cannot have a password, which this one has.
+        let _ = url.set_password(Some("***"));
     }
+    let secret =
+        |key: &str| ["password", "sslpassword"].contains(&key.to_ascii_lowercase().as_str());
+    if url.query_pairs().any(|(key, _)| secret(&key)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if secret(&key) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// Settings applied to every new SQLite connection.
@@ -254,6 +271,19 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/inbox").unwrap();
         assert_eq!(url.to_string(), "postgres://app:***@db:5432/inbox");
         assert!(!format!("{url:?}").contains("s3cret"));
+        // libpq also takes the password as a query parameter.
+        let url = DatabaseUrl::parse(
+            "postgres://app@db/inbox?sslmode=require&PASSWORD=s3cret&sslpassword=k3y",
+        )
+        .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://app@db/inbox?sslmode=require&PASSWORD=***&sslpassword=***"
+        );
+        let bad = DatabaseUrl::parse("postgres://app@db:notaport/inbox?password=s3cret");
+        if let Err(error) = bad {
+            assert!(!error.to_string().contains("s3cret"), "{error}");
+        }
     }
 
     #[test]

@@ -120,7 +120,10 @@ mod tests {
         let find = |algorithm, candidates: &[Vec<u8>]| {
             first_matching_secret(algorithm, &secrets, &[b"body"], candidates)
         };
-        assert_eq!(find(HmacAlgorithm::Sha256, std::slice::from_ref(&t)), Some(1));
+        assert_eq!(
+            find(HmacAlgorithm::Sha256, std::slice::from_ref(&t)),
+            Some(1)
+        );
         // Every candidate is looked at: a match after a wrong one still counts.
         assert_eq!(
             find(HmacAlgorithm::Sha256, &[vec![0; 32], t.clone()]),
