@@ -189,11 +189,19 @@ fn composite(payload: &Value, parts: &[FieldPath]) -> Option<String> {
     values.map(|v| v.join(":"))
 }
 
-/// The deduplication key: the event id when there is one, else `sha256:` + hex of the raw body
-/// (a byte-identical redelivery is then still recognised).
+/// The longest event id or request_ref (in bytes) used as it is in an indexed column. PostgreSQL's
+/// B-tree refuses entries over about 2.7 KB, and a refused insert must never look like an outage
+/// (a 503 the provider retries for ever): a longer event id is deduplicated by its hash, a longer
+/// request_ref is left to the processor, which fails the event with the reason.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// The deduplication key: the event id when there is one (`sha256-id:` + hex of its hash when it
+/// is longer than `MAX_KEY_LEN`), else `sha256:` + hex of the raw body (a byte-identical
+/// redelivery is then still recognised).
 pub fn dedup_key(event_id: Option<&str>, body: &[u8]) -> String {
     match event_id {
-        Some(id) => id.to_owned(),
+        Some(id) if id.len() <= MAX_KEY_LEN => id.to_owned(),
+        Some(id) => format!("sha256-id:{}", hex::encode(Sha256::digest(id.as_bytes()))),
         None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     }
 }
@@ -301,6 +309,18 @@ mod tests {
     #[test]
     fn dedup_key_is_the_event_id_or_the_body_hash() {
         assert_eq!(dedup_key(Some("evt_1"), b"{}"), "evt_1");
+        let long = "e".repeat(MAX_KEY_LEN + 1);
+        let key = dedup_key(Some(&long), b"{}");
+        assert!(
+            key.starts_with("sha256-id:") && key.len() == 10 + 64,
+            "{key}"
+        );
+        assert_eq!(
+            key,
+            dedup_key(Some(&long), b"other body"),
+            "the id decides, not the body"
+        );
+        assert_eq!(dedup_key(Some(&long[1..]), b"{}"), long[1..]);
         assert_eq!(
             dedup_key(None, b"{}"),
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"

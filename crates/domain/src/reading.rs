@@ -10,7 +10,7 @@ use crate::amount_check::Amount;
 use crate::money::Money;
 use crate::outcomes::Meaning;
 use crate::plan::Request;
-use crate::provider::PayloadProfile;
+use crate::provider::{PayloadProfile, MAX_KEY_LEN};
 use crate::signature::Verified;
 use crate::status::{CollectionStatus, UnknownStatus};
 
@@ -21,6 +21,8 @@ pub enum Unreadable {
     NotAnObject,
     #[error("the payload has no request_ref")]
     NoRequestRef,
+    #[error("the request_ref is {0} bytes long; at most 1024 are accepted")]
+    RequestRefTooLong(usize),
     #[error("the payload has no status")]
     NoStatus,
     #[error("{0}: not a payment status this provider's rules know")]
@@ -59,6 +61,9 @@ pub fn read_request(
         .map(str::to_owned)
         .or(extracted.request_ref)
         .ok_or(Unreadable::NoRequestRef)?;
+    if request_ref.len() > MAX_KEY_LEN {
+        return Err(Unreadable::RequestRefTooLong(request_ref.len()));
+    }
     let status = match meaning {
         Meaning::Status(status) => status,
         // Another attempt may follow: nothing past PENDING.
@@ -128,6 +133,10 @@ mod tests {
             (json!([1]), "the payload is not a JSON object"),
             (json!({"status": "paid"}), "the payload has no request_ref"),
             (json!({"request_ref": "R"}), "the payload has no status"),
+            (
+                json!({"request_ref": "R".repeat(1025), "status": "paid"}),
+                "the request_ref is 1025 bytes long; at most 1024 are accepted",
+            ),
             (
                 json!({"request_ref": "R", "status": "teleported"}),
                 "unknown status \"teleported\": not a payment status this provider's rules know",

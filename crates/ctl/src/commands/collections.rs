@@ -28,6 +28,13 @@ pub fn run(ctx: &Context, command: CollectionsCommand) -> Result<(), CtlError> {
 }
 
 fn create(ctx: &Context, args: CreateArgs) -> Result<(), CtlError> {
+    let reference = args.request_ref.trim();
+    if reference.is_empty() || reference.len() > domain::provider::MAX_KEY_LEN {
+        return Err(CtlError::Usage(format!(
+            "--request-ref must be 1 to {} bytes long",
+            domain::provider::MAX_KEY_LEN
+        )));
+    }
     // Major units of an ISO 4217 currency, stored with the currency's decimal places.
     let money = match (&args.amount, &args.currency) {
         (Some(amount), Some(currency)) => Some(

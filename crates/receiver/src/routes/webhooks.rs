@@ -6,6 +6,7 @@ use std::time::Instant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::dedup_key;
+use domain::provider::MAX_KEY_LEN;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -98,7 +99,8 @@ async fn receive(
         provider: provider.name.clone(),
         event_id: extracted.event_id,
         dedup_key: dedup,
-        request_ref: extracted.request_ref,
+        // One too long for the index is left to the processor, which fails the event with why.
+        request_ref: extracted.request_ref.filter(|r| r.len() <= MAX_KEY_LEN),
         payload: parsed.payload,
         payload_json: (!parsed.nul_replaced).then_some(body),
         signature: verified.signature,

@@ -14,6 +14,7 @@ on_both_backends!(
     signed_non_objects_are_400,
     new_event_is_202_with_the_contract_shape,
     semantic_problems_are_recorded_not_rejected,
+    ids_and_references_too_long_for_an_index_are_recorded,
     unsigned_provider_accepts_only_because_configured,
     health_readiness_and_metrics,
     nul_characters_are_stored_replaced_not_refused_forever,
@@ -206,6 +207,39 @@ async fn semantic_problems_are_recorded_not_rejected(app: TestApp) {
         .post_signed("demo", Preset::Generic, DEMO_SECRET, body)
         .await;
     assert_eq!(again.status, 200);
+}
+
+/// An id or a reference longer than an index entry may be is recorded, never a 503 (which the
+/// provider would retry for ever): the id deduplicates by its hash, the reference is left for the
+/// processor to fail with the reason.
+async fn ids_and_references_too_long_for_an_index_are_recorded(app: TestApp) {
+    let long_id = "e".repeat(3000);
+    let body = format!(r#"{{"event_id":"{long_id}","request_ref":"REQ-1","status":"paid"}}"#);
+    let first = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, body.as_bytes())
+        .await;
+    assert_eq!(first.status, 202);
+    let again = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, body.as_bytes())
+        .await;
+    assert_eq!(again.status, 200, "the same long id is the same event");
+
+    let long_ref = "R".repeat(3000);
+    let body =
+        format!(r#"{{"event_id":"evt_long_ref","request_ref":"{long_ref}","status":"paid"}}"#);
+    let response = app
+        .post_signed("demo", Preset::Generic, DEMO_SECRET, body.as_bytes())
+        .await;
+    assert_eq!(response.status, 202);
+    let stored = app.events();
+    let by_id = |id: &str| {
+        stored
+            .iter()
+            .find(|e| e.event_id.as_deref() == Some(id))
+            .unwrap()
+    };
+    assert!(by_id(&long_id).dedup_key.starts_with("sha256-id:"));
+    assert_eq!(by_id("evt_long_ref").request_ref, None);
 }
 
 async fn unsigned_provider_accepts_only_because_configured(app: TestApp) {
