@@ -108,6 +108,9 @@ pub struct ReceiverSettings {
     pub bind: SocketAddr,
     /// Largest accepted request body; larger ones get 413.
     pub body_limit_bytes: usize,
+    /// The headers must arrive within this, and then the whole body within this again; a
+    /// request still incomplete gets 408 and its connection is closed.
+    pub request_timeout_secs: u64,
     /// Actix worker threads; 0 means one per core.
     pub workers: usize,
     /// On SIGTERM, how long in-flight requests may take to finish.
@@ -125,6 +128,7 @@ impl Default for ReceiverSettings {
         ReceiverSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 256 * 1024,
+            request_timeout_secs: 30,
             workers: 0,
             shutdown_grace_secs: 30,
             record_writers: 4,
@@ -207,6 +211,10 @@ impl Settings {
         positive(
             "receiver.body_limit_bytes",
             self.receiver.body_limit_bytes as u64,
+        )?;
+        positive(
+            "receiver.request_timeout_secs",
+            self.receiver.request_timeout_secs,
         )?;
         let p = &self.processor;
         positive("processor.batch_size", p.batch_size.into())?;

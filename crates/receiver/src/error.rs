@@ -24,6 +24,8 @@ pub enum ReceiveError {
     InvalidJson(String),
     #[error("the body could not be read: {0}")]
     UnreadableBody(String),
+    #[error("the body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
     /// The detail is logged where it happens; the client learns only that it should retry.
     #[error("the event could not be recorded; retry later")]
     StorageUnavailable,
@@ -38,13 +40,14 @@ impl ReceiveError {
             ReceiveError::PayloadTooLarge { .. } => "payload_too_large",
             ReceiveError::Signature(e) => e.code(),
             ReceiveError::InvalidJson(_) | ReceiveError::UnreadableBody(_) => "invalid_json",
+            ReceiveError::RequestTimeout { .. } => "request_timeout",
             ReceiveError::StorageUnavailable => "storage_unavailable",
         }
     }
 
     /// Every code an answer of the receiver can carry, `not_found` (no such endpoint) included;
     /// docs/openapi.yaml lists the same, checked by a test.
-    pub const CODES: [&'static str; 9] = [
+    pub const CODES: [&'static str; 10] = [
         "unknown_provider",
         "unsupported_media_type",
         "payload_too_large",
@@ -52,6 +55,7 @@ impl ReceiveError {
         "invalid_signature",
         "timestamp_out_of_tolerance",
         "invalid_json",
+        "request_timeout",
         "storage_unavailable",
         "not_found",
     ];
@@ -67,6 +71,7 @@ impl ResponseError for ReceiveError {
             ReceiveError::InvalidJson(_) | ReceiveError::UnreadableBody(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ReceiveError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ReceiveError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -75,6 +80,10 @@ impl ResponseError for ReceiveError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ReceiveError::StorageUnavailable) {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        if matches!(self, ReceiveError::RequestTimeout { .. }) {
+            // The rest of the body may still be on its way: this connection is done.
+            response.insert_header((header::CONNECTION, "close"));
         }
         response.json(error_body(self.code(), &self.to_string()))
     }

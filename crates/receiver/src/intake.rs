@@ -2,6 +2,8 @@
 //! content type, size, signature (with its timestamp), JSON object. Cheap checks first, so an
 //! unsigned oversized body costs a header comparison, not a read and an HMAC.
 
+use std::time::Duration;
+
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::web::{Bytes, Payload};
 use actix_web::HttpRequest;
@@ -48,10 +50,12 @@ fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
 
 /// Reads the body, refusing at once when `Content-Length` announces more than `limit`, and
 /// otherwise stopping as soon as more than `limit` bytes arrived.
+/// The body, refused past `limit` bytes or when it is not all there within `deadline`.
 pub async fn read_body(
     request: &HttpRequest,
     payload: Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<Bytes, ReceiveError> {
     let announced = request
         .headers()
@@ -61,10 +65,14 @@ pub async fn read_body(
     if announced.is_some_and(|len| len > limit as u64) {
         return Err(ReceiveError::PayloadTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => Err(ReceiveError::UnreadableBody(e.to_string())),
-        Err(_) => Err(ReceiveError::PayloadTooLarge { limit }),
+    let read = tokio::time::timeout(deadline, payload.to_bytes_limited(limit));
+    match read.await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(e))) => Err(ReceiveError::UnreadableBody(e.to_string())),
+        Ok(Err(_)) => Err(ReceiveError::PayloadTooLarge { limit }),
+        Err(_) => Err(ReceiveError::RequestTimeout {
+            secs: deadline.as_secs(),
+        }),
     }
 }
 

@@ -85,6 +85,7 @@ impl Application {
             pool: pool.clone(),
             providers: loaded.providers.clone(),
             body_limit: settings.receiver.body_limit_bytes,
+            request_timeout: Duration::from_secs(settings.receiver.request_timeout_secs),
             metrics: telemetry::metrics_handle(),
             request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
         });
@@ -125,7 +126,7 @@ impl Application {
             .default_service(web::to(health::not_found))
         })
         .shutdown_timeout(settings.receiver.shutdown_grace_secs)
-        .client_request_timeout(Duration::from_secs(30));
+        .client_request_timeout(Duration::from_secs(settings.receiver.request_timeout_secs));
         if settings.receiver.workers > 0 {
             server = server.workers(settings.receiver.workers);
         }

@@ -14,6 +14,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub providers: Arc<BTreeMap<String, Provider>>,
     pub body_limit: usize,
+    /// The whole body must arrive within this once the headers are in.
+    pub request_timeout: std::time::Duration,
     pub recorder: Recorder,
     pub metrics: PrometheusHandle,
     pub request_metrics: RequestMetrics,

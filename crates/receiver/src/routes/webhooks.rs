@@ -88,7 +88,7 @@ async fn receive(
         .get(name)
         .ok_or_else(|| ReceiveError::UnknownProvider(name.to_owned()))?;
     check_content_type(request)?;
-    let body = read_body(request, payload, state.body_limit).await?;
+    let body = read_body(request, payload, state.body_limit, state.request_timeout).await?;
     let verified = verify_signature(provider, request, &body, Utc::now().timestamp())?;
     let parsed = parse_object(&body)?;
     let extracted = provider.payload.read(&parsed.payload, &verified);

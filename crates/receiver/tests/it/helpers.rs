@@ -34,6 +34,7 @@ pub struct Options {
     pub via_proxy: bool,
     pub pool_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Options {
@@ -42,6 +43,7 @@ impl Default for Options {
             via_proxy: false,
             pool_timeout_ms: 1_000,
             sqlite_busy_timeout_ms: 5_000,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -131,6 +133,7 @@ sqlite_busy_timeout_ms = {busy}
 [receiver]
 bind = "127.0.0.1:0"
 body_limit_bytes = 4096
+request_timeout_secs = {request_timeout}
 workers = 2
 shutdown_grace_secs = 5
 
@@ -166,6 +169,7 @@ secrets = ["DEMO_SECRET"]
 "#,
         pool_timeout = options.pool_timeout_ms,
         busy = options.sqlite_busy_timeout_ms,
+        request_timeout = options.request_timeout_secs,
     )
 }
 

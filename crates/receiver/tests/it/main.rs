@@ -8,6 +8,7 @@ mod http;
 
 mod checks;
 mod cli;
+mod deadline;
 mod dedup;
 mod group_commit;
 mod logs;

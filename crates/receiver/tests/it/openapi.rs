@@ -37,9 +37,11 @@ fn statuses(doc: &Value, path: &str, method: &str) -> BTreeSet<String> {
 async fn the_document_matches_the_app() {
     let doc = document();
     assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
-    let expected: BTreeSet<String> = ["200", "202", "400", "401", "404", "413", "415", "503"]
-        .map(String::from)
-        .into();
+    let expected: BTreeSet<String> = [
+        "200", "202", "400", "401", "404", "408", "413", "415", "503",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(statuses(&doc, "/webhooks/{provider}", "post"), expected);
     assert_eq!(
         statuses(&doc, "/healthz", "get"),
