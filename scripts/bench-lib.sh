@@ -35,6 +35,7 @@ cat > "$OUT/${TAG}inbox.toml" <<TOML
 pool_size = 24
 [receiver]
 bind = "127.0.0.1:$RECEIVER_PORT"
+metrics_addr = "127.0.0.1:0"
 workers = 2
 # The processor runs with its defaults (batch_size, concurrency), as an operator would.
 [processor]

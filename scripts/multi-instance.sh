@@ -65,7 +65,7 @@ export BENCH_SECRET=multi-instance-secret DATABASE_URL="$url" REDIS_URL="$REDIS"
 ports=()
 for n in 1 2; do
   port=$(free_port); ports+=("$port")
-  INBOX__RECEIVER__BIND="127.0.0.1:$port" "$BIN/receiver" 2>"$work/receiver-$n.log" &
+  INBOX__RECEIVER__BIND="127.0.0.1:$port" INBOX__RECEIVER__METRICS_ADDR="127.0.0.1:0" "$BIN/receiver" 2>"$work/receiver-$n.log" &
   pids+=($!)
 done
 for n in 1 2 3; do

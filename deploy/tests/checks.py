@@ -220,6 +220,11 @@ def check_rendered(path, overlay, min_replicas, external_secret):
         bind = receiver_cfg.get("bind", "127.0.0.1:8080")
         f.check(not bind.startswith("127."), f"receiver.bind {bind} is loopback: unreachable in a pod")
         f.check(ports.get("http") == port_of(bind), f"receiver port http {ports.get('http')} != receiver.bind {bind}")
+        metrics_addr = receiver_cfg.get("metrics_addr", "127.0.0.1:9091")
+        f.check(not metrics_addr.startswith("127."),
+                f"receiver.metrics_addr {metrics_addr} is loopback: Prometheus cannot reach it")
+        f.check(ports.get("metrics") == port_of(metrics_addr),
+                f"receiver port metrics {ports.get('metrics')} != receiver.metrics_addr {metrics_addr}")
         f.check(http_probe(c, "readinessProbe") == ("/readyz", "http"), "receiver readiness is not GET /readyz")
         f.check(http_probe(c, "livenessProbe") == ("/healthz", "http"), "receiver liveness is not GET /healthz")
         pause = 0
@@ -282,9 +287,15 @@ def check_scrape_config(f, configmap, workloads):
                 f.check(name_rule and name_rule.match(labels.get("app.kubernetes.io/name", "")),
                         f"{key}: job {job['job_name']} does not keep {w['metadata']['name']} pods")
                 for c in containers(w):
-                    for p in c.get("ports", []):
-                        f.check(port_rule and port_rule.match(p["name"]),
-                                f"{key}: job {job['job_name']} drops port {p['name']} of {w['metadata']['name']}")
+                    names = [p["name"] for p in c.get("ports", [])]
+                    # Metrics are served on the port named `metrics` only (never the webhook port).
+                    f.check("metrics" in names and port_rule and port_rule.match("metrics"),
+                            f"{key}: job {job['job_name']} does not scrape port metrics of {w['metadata']['name']}")
+                    for name in names:
+                        if name != "metrics":
+                            f.check(not (port_rule and port_rule.match(name)),
+                                    f"{key}: job {job['job_name']} scrapes port {name} of "
+                                    f"{w['metadata']['name']}, which serves no metrics")
 
 
 # ---- docker-compose.yml ----------------------------------------------------------------------

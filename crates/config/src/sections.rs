@@ -106,6 +106,8 @@ impl Default for LogSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ReceiverSettings {
     pub bind: SocketAddr,
+    /// Where `/metrics` is served: its own listener, never the public webhook port.
+    pub metrics_addr: SocketAddr,
     /// Largest accepted request body; larger ones get 413.
     pub body_limit_bytes: usize,
     /// The headers must arrive within this, and then the whole body within this again; a
@@ -127,6 +129,8 @@ impl Default for ReceiverSettings {
     fn default() -> Self {
         ReceiverSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // Beside a local processor, whose default is 9090.
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
             body_limit_bytes: 256 * 1024,
             request_timeout_secs: 30,
             workers: 0,

@@ -33,6 +33,9 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
+    metrics_port: u16,
+    /// The `/metrics` listener, running from `build` on; stopped after the main server.
+    metrics: ServerHandle,
 }
 
 impl Application {
@@ -80,6 +83,19 @@ impl Application {
             },
         )
         .map_err(|source| StartupError::Bind { addr, source })?;
+        let metrics_addr = settings.receiver.metrics_addr;
+        let metrics_listener =
+            TcpListener::bind(metrics_addr).map_err(|source| StartupError::Bind {
+                addr: metrics_addr,
+                source,
+            })?;
+        let metrics_port = metrics_listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: metrics_addr,
+                source,
+            })?
+            .port();
         let state = web::Data::new(AppState {
             recorder,
             pool: pool.clone(),
@@ -89,6 +105,23 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
         });
+        let metrics_state = state.clone();
+        let metrics_server = HttpServer::new(move || {
+            App::new()
+                .app_data(metrics_state.clone())
+                .route("/metrics", web::get().to(health::metrics))
+                .default_service(web::to(health::not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(metrics_listener)
+        .map_err(|source| StartupError::Bind {
+            addr: metrics_addr,
+            source,
+        })?
+        .run();
+        let metrics = metrics_server.handle();
+        tokio::spawn(metrics_server);
         let static_routes: Vec<(String, Arc<str>)> = loaded
             .providers
             .keys()
@@ -122,7 +155,6 @@ impl Application {
             )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(health::metrics))
             .default_service(web::to(health::not_found))
         })
         .shutdown_timeout(settings.receiver.shutdown_grace_secs)
@@ -134,12 +166,23 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Bind { addr, source })?
             .run();
-        tracing::info!(%addr, port, providers = loaded.providers.len(), "receiver listening");
-        Ok(Application { port, server, pool })
+        tracing::info!(%addr, port, metrics = %metrics_addr, providers = loaded.providers.len(), "receiver listening");
+        Ok(Application {
+            port,
+            server,
+            pool,
+            metrics_port,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `/metrics` listener (`receiver.metrics_addr`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -154,6 +197,8 @@ impl Application {
     /// Serves until SIGTERM / SIGINT (in-flight requests drain within the grace period) or a
     /// stop through the handle.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.metrics.stop(true).await;
+        served
     }
 }

@@ -31,6 +31,7 @@ async fn start(ctl: Ctl) -> Stack {
         .collect();
     env.insert("INBOX__DATABASE__URL".into(), ctl.database_url.clone());
     env.insert("INBOX__RECEIVER__BIND".into(), "127.0.0.1:0".into());
+    env.insert("INBOX__RECEIVER__METRICS_ADDR".into(), "127.0.0.1:0".into());
     env.insert("DEMO_SECRET".into(), "demo".into());
     let loaded = inbox_config::load_from(Some(&ctl.config), &env).unwrap();
     ctl.run(&["migrate"]).ok();

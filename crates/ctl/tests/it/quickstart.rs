@@ -29,6 +29,7 @@ async fn start() -> Services {
         ("DEMO_SECRET", SECRET),
         ("INBOX__DATABASE__URL", ctl.database_url.as_str()),
         ("INBOX__RECEIVER__BIND", "127.0.0.1:0"),
+        ("INBOX__RECEIVER__METRICS_ADDR", "127.0.0.1:0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -12,6 +12,7 @@ async fn send_signs_like_the_provider_and_reports_the_answer() {
         ("DEMO_SECRET", "s3cret-demo"),
         ("INBOX__DATABASE__URL", ctl.database_url.as_str()),
         ("INBOX__RECEIVER__BIND", "127.0.0.1:0"),
+        ("INBOX__RECEIVER__METRICS_ADDR", "127.0.0.1:0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -269,7 +269,9 @@ async fn health_readiness_and_metrics(app: TestApp) {
         br#"{"event_id":"m1"}"#,
     )
     .await;
-    let metrics = http::get(app.port, "/metrics").await;
+    // Metrics have their own listener, never the public webhook port.
+    assert_eq!(http::get(app.port, "/metrics").await.status, 404);
+    let metrics = http::get(app.metrics_port, "/metrics").await;
     assert_eq!(metrics.status, 200);
     let text = String::from_utf8(metrics.body).unwrap();
     assert!(

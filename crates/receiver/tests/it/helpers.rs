@@ -50,6 +50,7 @@ impl Default for Options {
 
 pub struct TestApp {
     pub port: u16,
+    pub metrics_port: u16,
     pub pool: DbPool,
     pub proxy: Option<Proxy>,
     handle: ServerHandle,
@@ -132,6 +133,7 @@ sqlite_busy_timeout_ms = {busy}
 
 [receiver]
 bind = "127.0.0.1:0"
+metrics_addr = "127.0.0.1:0"
 body_limit_bytes = 4096
 request_timeout_secs = {request_timeout}
 workers = 2
@@ -208,11 +210,13 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let loaded = inbox_config::load_from(Some(&path), &secrets_env()).unwrap();
     let app = Application::build(loaded).await.unwrap();
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let pool = app.pool().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         port,
+        metrics_port,
         pool,
         proxy,
         handle,

@@ -17,7 +17,7 @@ async fn sigterm_drains_the_request_in_flight_and_exits_zero() {
     std::fs::write(
         &config,
         format!(
-            "[database]\nurl = \"sqlite://{}\"\n[receiver]\nbind = \"127.0.0.1:{port}\"\nworkers = 1\nshutdown_grace_secs = 10\n\
+            "[database]\nurl = \"sqlite://{}\"\n[receiver]\nbind = \"127.0.0.1:{port}\"\nmetrics_addr = \"127.0.0.1:0\"\nworkers = 1\nshutdown_grace_secs = 10\n\
              [providers.demo]\npreset = \"generic\"\nsecrets = [\"DEMO_SECRET\"]\n",
             dir.path().join("inbox.db").display()
         ),
