@@ -40,7 +40,7 @@ done
 ctl="$BIN/inboxctl --config $CONFIG"
 cat <<MSG
 
-webhook-inbox is running: receiver http://127.0.0.1:8080, processor metrics http://127.0.0.1:9090/metrics
+webhook-inbox is running: receiver http://127.0.0.1:8080 (metrics http://127.0.0.1:9091/metrics), processor metrics http://127.0.0.1:9090/metrics
 Database: ${DATABASE_URL:-sqlite://var/inbox.db}   Redis: ${REDIS_URL:-none (database locks)}
 
 Next, in another shell (DEMO_WEBHOOK_SECRET signs for the demo provider):
