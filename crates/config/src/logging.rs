@@ -45,8 +45,13 @@ mod tests {
     #[test]
     fn client_noise_is_silenced_unless_asked_for() {
         let default = filter("info", "log.level").unwrap().to_string();
-        assert!(default.contains("actix_http::h1::dispatcher=off"), "{default}");
-        let asked = filter("info,actix_http=debug", "log.level").unwrap().to_string();
+        assert!(
+            default.contains("actix_http::h1::dispatcher=off"),
+            "{default}"
+        );
+        let asked = filter("info,actix_http=debug", "log.level")
+            .unwrap()
+            .to_string();
         assert!(!asked.contains("=off"), "{asked}");
         assert_eq!(filter("info,[", "log.level").unwrap_err().key, "log.level");
     }
