@@ -123,6 +123,9 @@ pub struct ReceiverSettings {
     pub record_batch_max: usize,
     /// Deliveries waiting for a writer; past this the receiver answers 503 (overload).
     pub record_queue_capacity: usize,
+    /// A delivery not recorded within this gets 503 `storage_unavailable`, whatever the
+    /// database does (down, or silent).
+    pub record_timeout_ms: u64,
 }
 
 impl Default for ReceiverSettings {
@@ -138,6 +141,8 @@ impl Default for ReceiverSettings {
             record_writers: 4,
             record_batch_max: 100,
             record_queue_capacity: 4096,
+            // Twice the pool's wait for a connection: a batch may queue behind one such wait.
+            record_timeout_ms: 2000,
         }
     }
 }
@@ -219,6 +224,10 @@ impl Settings {
         positive(
             "receiver.request_timeout_secs",
             self.receiver.request_timeout_secs,
+        )?;
+        positive(
+            "receiver.record_timeout_ms",
+            self.receiver.record_timeout_ms,
         )?;
         let p = &self.processor;
         positive("processor.batch_size", p.batch_size.into())?;

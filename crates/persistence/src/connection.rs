@@ -85,6 +85,35 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// libpq's network settings that keep a silent network (packets dropped, no reset) from holding
+/// a connection for minutes: a connect timeout, TCP keepalives on idle connections, and
+/// `tcp_user_timeout`, which ends a connection whose sent data stays unacknowledged, so that the
+/// pool replaces it as soon as the path is back. Each is added only when the URL does not set it.
+const NETWORK_TIMEOUTS: [(&str, &str); 6] = [
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "10"),
+    ("keepalives_interval", "5"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "15000"),
+];
+
+/// `raw` with the `NETWORK_TIMEOUTS` it does not set already.
+pub(crate) fn with_network_timeouts(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    let set: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+    let missing: Vec<(&str, &str)> = NETWORK_TIMEOUTS
+        .into_iter()
+        .filter(|(key, _)| !set.iter().any(|s| s == key))
+        .collect();
+    if !missing.is_empty() {
+        url.query_pairs_mut().extend_pairs(missing);
+    }
+    url.to_string()
+}
+
 /// The URL with every password hidden: the `user:password@` form and libpq's query parameters
 /// that hold one (`?password=…`, `?sslpassword=…`, any case).
 fn redact(raw: &str) -> String {
@@ -132,7 +161,7 @@ impl Default for SqliteOptions {
 impl DbConnection {
     pub fn open(url: &DatabaseUrl, sqlite: SqliteOptions) -> Result<DbConnection, StoreError> {
         match url {
-            DatabaseUrl::Postgres(raw) => PgConnection::establish(raw)
+            DatabaseUrl::Postgres(raw) => PgConnection::establish(&with_network_timeouts(raw))
                 .map(DbConnection::Pg)
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}"))),
             DatabaseUrl::Sqlite(path) => {
@@ -264,6 +293,26 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn postgres_connections_get_network_timeouts_unless_set() {
+        let url =
+            with_network_timeouts("postgres://app@db/inbox?connect_timeout=2&sslmode=require");
+        assert!(
+            url.starts_with("postgres://app@db/inbox?connect_timeout=2&sslmode=require&"),
+            "{url}"
+        );
+        for setting in [
+            "keepalives=1",
+            "keepalives_idle=10",
+            "keepalives_interval=5",
+            "keepalives_count=3",
+            "tcp_user_timeout=15000",
+        ] {
+            assert!(url.contains(setting), "{setting} missing from {url}");
+        }
+        assert_eq!(url.matches("connect_timeout").count(), 1, "{url}");
     }
 
     #[test]

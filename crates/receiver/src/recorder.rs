@@ -18,10 +18,6 @@ use persistence::{
 use serde_json::Value;
 use uuid::Uuid;
 
-/// How long a request waits for its batch before answering 503 (the event may still commit; the
-/// provider's retry then gets 200).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A writer keeps its pooled connection while batches keep coming, because every checkout from
 /// the pool costs a validation round trip (`SELECT 1`). After this long without work it gives the
 /// connection back, so that the next batch runs on a freshly validated one (after a database
@@ -86,12 +82,16 @@ pub struct RecorderSettings {
     pub writers: usize,
     pub max_batch: usize,
     pub queue_capacity: usize,
+    /// How long a request waits for its batch before answering 503 (the event may still commit;
+    /// the provider's retry then gets 200): the bound on a 503 whatever the database does.
+    pub answer_timeout: Duration,
 }
 
 #[derive(Clone)]
 pub struct Recorder {
     queue: SyncSender<Job>,
     capacity: usize,
+    answer_timeout: Duration,
 }
 
 impl Recorder {
@@ -110,6 +110,7 @@ impl Recorder {
         Ok(Recorder {
             queue,
             capacity: settings.queue_capacity,
+            answer_timeout: settings.answer_timeout,
         })
     }
 
@@ -122,10 +123,10 @@ impl Recorder {
                 TrySendError::Full(_) => RecordError::Overloaded(self.capacity),
                 TrySendError::Disconnected(_) => RecordError::Stopped,
             })?;
-        match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+        match tokio::time::timeout(self.answer_timeout, answer).await {
             Ok(Ok(result)) => Ok(result?),
             Ok(Err(_)) => Err(RecordError::Stopped),
-            Err(_) => Err(RecordError::TimedOut(ANSWER_TIMEOUT)),
+            Err(_) => Err(RecordError::TimedOut(self.answer_timeout)),
         }
     }
 }

@@ -80,6 +80,7 @@ impl Application {
                 },
                 max_batch: settings.receiver.record_batch_max,
                 queue_capacity: settings.receiver.record_queue_capacity,
+                answer_timeout: Duration::from_millis(settings.receiver.record_timeout_ms),
             },
         )
         .map_err(|source| StartupError::Bind { addr, source })?;

@@ -35,6 +35,7 @@ async fn a_bad_row_fails_alone_and_its_batch_mates_are_recorded() {
             writers: 1,
             max_batch: 100,
             queue_capacity: 100,
+            answer_timeout: Duration::from_secs(10),
         },
     )
     .unwrap();

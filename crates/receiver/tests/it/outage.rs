@@ -103,3 +103,79 @@ async fn sqlite_locked_gives_503_and_recovers() {
         202
     );
 }
+
+/// A database that does not answer (here: the event table locked by another session, so every
+/// insert waits): every delivery gets its 503 within `receiver.record_timeout_ms`, never a 2xx;
+/// once it answers again, deliveries are acknowledged at once, and every acknowledged one is
+/// stored. (Before the bound, a delivery waited 10 s for its 503.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_gives_503_within_the_bound_and_recovers() {
+    use diesel::connection::SimpleConnection;
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        "outage::a_silent_database_gives_503_within_the_bound_and_recovers",
+        Options::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    let post = |n: u32| {
+        let app = &app;
+        async move {
+            app.post_signed("demo", Preset::Generic, DEMO_SECRET, &body(n))
+                .await
+        }
+    };
+    assert_eq!(post(0).await.status, 202);
+
+    let mut blocker = app.pool.get().unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE webhook_events IN EXCLUSIVE MODE")
+        .unwrap();
+    let bound = Duration::from_millis(2_000);
+    for n in 1..=3 {
+        let started = Instant::now();
+        let response = post(n).await;
+        let took = started.elapsed();
+        assert_eq!(response.status, 503, "attempt {n}");
+        assert_eq!(response.error_code(), "storage_unavailable");
+        assert!(
+            took >= bound - Duration::from_millis(100),
+            "attempt {n} took {took:?}"
+        );
+        assert!(
+            took < bound + Duration::from_millis(500),
+            "attempt {n} took {took:?}"
+        );
+    }
+
+    blocker.batch_execute("COMMIT").unwrap();
+    let back = Instant::now();
+    let mut acknowledged = Vec::new();
+    for n in 1..=5 {
+        let response = post(n).await;
+        assert!(
+            [200, 202].contains(&response.status),
+            "delivery {n} once the database answers: {}",
+            response.status
+        );
+        acknowledged.push(format!("evt_outage_{n}"));
+    }
+    let recovered = back.elapsed();
+    assert!(
+        recovered < Duration::from_secs(2),
+        "2xx again after {recovered:?}"
+    );
+    let stored: Vec<String> = app
+        .events()
+        .into_iter()
+        .filter_map(|e| e.event_id)
+        .collect();
+    for id in acknowledged {
+        assert!(
+            stored.contains(&id),
+            "{id} acknowledged but not stored: {stored:?}"
+        );
+    }
+}
