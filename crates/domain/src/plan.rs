@@ -137,9 +137,12 @@ pub struct Plan {
 
 /// Plans `requests` (in received order) against `collections`: each collection's requests are
 /// decided one after another, each from the status the previous one left.
-pub fn plan_round(collections: &[CollectionState], requests: &[Request]) -> Plan {
+pub fn plan_round<'a>(
+    collections: impl IntoIterator<Item = &'a CollectionState>,
+    requests: &[Request],
+) -> Plan {
     let mut states: HashMap<&str, Working<'_>> = collections
-        .iter()
+        .into_iter()
         .map(|c| (c.request_ref.as_str(), Working::new(c)))
         .collect();
     let mut seen: HashSet<Uuid> = HashSet::new();

@@ -74,18 +74,19 @@ async fn send_signs_like_the_provider_and_reports_the_answer() {
 
     // https:// is really TLS: against the receiver's plain-HTTP port the handshake fails.
     let https = url.replacen("http://", "https://", 1);
-    let tls = ctl.run_with_env(
-        &[
+    let send_to = |target: &str| {
+        let args = [
             "send",
             "--provider",
             "demo",
             "--file",
             &file,
             "--url",
-            &https,
-        ],
-        &[("DEMO_SECRET", "s3cret-demo")],
-    );
+            target,
+        ];
+        ctl.run_with_env(&args, &[("DEMO_SECRET", "s3cret-demo")])
+    };
+    let tls = send_to(&https);
     assert_eq!(tls.code, 1, "{}", tls.stderr);
     assert!(tls.stdout.is_empty(), "{}", tls.stdout);
     // rustls's words for a plain-HTTP answer to its ClientHello.
@@ -94,18 +95,7 @@ async fn send_signs_like_the_provider_and_reports_the_answer() {
         "{}",
         tls.stderr
     );
-    let ftp = ctl.run_with_env(
-        &[
-            "send",
-            "--provider",
-            "demo",
-            "--file",
-            &file,
-            "--url",
-            "ftp://127.0.0.1/x",
-        ],
-        &[("DEMO_SECRET", "s3cret-demo")],
-    );
+    let ftp = send_to("ftp://127.0.0.1/x");
     assert_eq!(ftp.code, 2, "{}", ftp.stderr);
 
     let unknown = ctl.run(&["send", "--provider", "nobody", "--file", &file]);

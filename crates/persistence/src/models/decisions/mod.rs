@@ -95,8 +95,7 @@ pub fn apply_requests(
     } else {
         Cow::Owned(requests.iter().filter(|r| is_open(r)).cloned().collect())
     };
-    let states: Vec<CollectionState> = collections.iter().map(|c| c.state.clone()).collect();
-    let plan = plan_round(&states, &planned);
+    let plan = plan_round(collections.iter().map(|c| &c.state), &planned);
     write_plan(conn, &plan, &collections, decide)?;
 
     let mut steps = plan.steps.into_iter();

@@ -98,35 +98,20 @@ pub(crate) fn settle_received(
             let target = webhook_events
                 .filter(id.eq_any(&ids))
                 .filter(status.eq(EventStatus::Received.as_str()));
+            // The three ends (PROCESSED, ignored, FAILED) differ only in the values bound.
             let changed = match settle {
-                Settle::Processed(at) => diesel::update(target)
-                    .set((
-                        status.eq(EventStatus::Processed.as_str()),
-                        processed_at.eq(SqlTime(at)),
-                        last_error.eq(None::<String>),
-                        attempts.eq(attempts + claims),
-                    ))
-                    .returning(id)
-                    .get_results(c)?,
-                Settle::Ignored(at, reason) => diesel::update(target)
-                    .set((
-                        status.eq(EventStatus::Processed.as_str()),
-                        processed_at.eq(SqlTime(at)),
-                        last_error.eq(reason),
-                        attempts.eq(attempts + claims),
-                    ))
-                    .returning(id)
-                    .get_results(c)?,
-                Settle::Failed(at, error) => diesel::update(target)
-                    .set((
-                        status.eq(EventStatus::Failed.as_str()),
-                        processed_at.eq(SqlTime(at)),
-                        last_error.eq(error),
-                        attempts.eq(attempts + claims),
-                    ))
-                    .returning(id)
-                    .get_results(c)?,
-                Settle::Retry(at, error) => diesel::update(target)
+                Settle::Processed(at) | Settle::Ignored(at, _) | Settle::Failed(at, _) => {
+                    diesel::update(target)
+                        .set((
+                            status.eq(to_status.as_str()),
+                            processed_at.eq(SqlTime(at)),
+                            last_error.eq(error),
+                            attempts.eq(attempts + claims),
+                        ))
+                        .returning(id)
+                        .get_results(c)?
+                }
+                Settle::Retry(at, _) => diesel::update(target)
                     .set((
                         next_attempt_at.eq(SqlTime(at)),
                         last_error.eq(error),
