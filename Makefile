@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test multi-instance bench bench-sqlite bench-scale lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance faults soak bench bench-sqlite bench-scale lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -40,6 +40,7 @@ test:
 	@echo "make test: $(CARGO) $(TEST_RUNNER) --workspace (PostgreSQL: $(TEST_DATABASE_URL))"
 	@INBOX_TEST_SKIP_LOG=$(SKIP_LOG) $(CARGO) $(TEST_RUNNER) --workspace; status=$$?; \
 	INBOX_TEST_SKIP_LOG=$(SKIP_LOG) scripts/multi-instance.sh || status=1; \
+	INBOX_TEST_SKIP_LOG=$(SKIP_LOG) scripts/faults.py || status=1; \
 	if [ -s $(SKIP_LOG) ]; then \
 	  echo "Skipped because a service was unreachable ($$(sort -u $(SKIP_LOG) | wc -l) tests):"; \
 	  sort -u $(SKIP_LOG); \
@@ -62,6 +63,15 @@ bench-scale:
 # 2 receivers + 3 processors as processes on PostgreSQL + Redis, load through both (part of test).
 multi-instance:
 	scripts/multi-instance.sh
+
+# Real processes under faults: PostgreSQL stopped and restarted, its path black-holed, Redis
+# stopped, processors SIGKILLed, each under load (part of test; about a minute).
+faults:
+	scripts/faults.py
+
+# The same faults in turn through one 10-minute run of 50k events, a processor SIGKILLed every 2 s.
+soak:
+	scripts/faults.py --soak
 
 lint:
 	$(CARGO) fmt --all -- --check

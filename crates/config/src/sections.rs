@@ -34,6 +34,9 @@ pub struct DatabaseSettings {
     /// How long a request waits for a pooled connection before the answer is 503.
     pub pool_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// PostgreSQL: the statement and idle-in-transaction timeout of the services' pooled
+    /// connections; 0 leaves the server's settings.
+    pub statement_timeout_ms: u64,
     /// Apply pending migrations at start-up (under an advisory lock on PostgreSQL).
     pub run_migrations: bool,
 }
@@ -46,6 +49,7 @@ impl Default for DatabaseSettings {
             pool_min_idle: 1,
             pool_timeout_ms: 1_000,
             sqlite_busy_timeout_ms: 5_000,
+            statement_timeout_ms: 30_000,
             run_migrations: true,
         }
     }
@@ -66,6 +70,8 @@ impl DatabaseSettings {
             sqlite: SqliteOptions {
                 busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
             },
+            statement_timeout: (self.statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.statement_timeout_ms)),
         }
     }
 }

@@ -30,6 +30,11 @@ impl Connection {
         }
     }
 
+    /// Forgets the connection: the next post opens a new one.
+    pub fn reset(&mut self) {
+        self.stream = None;
+    }
+
     /// Sends `body` as `Content-Type: application/json` with `headers`, reconnecting first when
     /// the server closed the previous connection.
     pub async fn post(

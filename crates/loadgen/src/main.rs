@@ -47,6 +47,8 @@ enum Mode {
         /// How long to wait for processors to drain the run (0: do not wait, do not check).
         #[arg(long, default_value_t = 120)]
         drain_timeout_secs: u64,
+        #[command(flatten)]
+        retry: RetryArgs,
     },
     /// Write a run straight into the database as RECEIVED events (no receiver).
     Backlog {
@@ -60,6 +62,23 @@ enum Mode {
         #[arg(long, default_value_t = 600)]
         drain_timeout_secs: u64,
     },
+}
+
+/// How deliveries are retried, as a provider would, and what is logged of each attempt.
+#[derive(Args, Clone)]
+struct RetryArgs {
+    /// Attempts per delivery before giving up on it.
+    #[arg(long, default_value_t = 5)]
+    attempts: u32,
+    /// Pause before each retry, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    retry_ms: u64,
+    /// An attempt unanswered after this many milliseconds counts as no answer (status 0).
+    #[arg(long, default_value_t = 30_000)]
+    attempt_timeout_ms: u64,
+    /// Write every attempt here as CSV: index,attempt,started_ms,ended_ms,status (epoch ms).
+    #[arg(long)]
+    answers: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -168,7 +187,8 @@ fn run(cli: Cli) -> Result<bool, Failure> {
             concurrency,
             rate,
             drain_timeout_secs,
-        } => ingest(&run, addr, concurrency, rate, drain_timeout_secs),
+            retry,
+        } => ingest(&run, addr, concurrency, rate, drain_timeout_secs, &retry),
         Mode::Backlog { run } => backlog(&run),
         Mode::Drain {
             run,
@@ -183,9 +203,14 @@ fn ingest(
     concurrency: usize,
     rate: Option<f64>,
     drain_timeout: u64,
+    retry: &RetryArgs,
 ) -> Result<bool, Failure> {
     let mut conn = connect(&args.database_url)?;
     let plan = Arc::new(make_plan(args));
+    let answers = match &retry.answers {
+        Some(path) => Some(Arc::new(send::AnswerLog::create(path)?)),
+        None => None,
+    };
     create_collections(&mut conn, &plan)?;
     let scheme = args.preset.preset().scheme();
     let settings = Arc::new(send::SendSettings {
@@ -195,7 +220,10 @@ fn ingest(
         secret: scheme.secret(&args.secret)?,
         scheme,
         rate,
-        attempts: 5,
+        attempts: retry.attempts.max(1),
+        retry_pause: Duration::from_millis(retry.retry_ms),
+        attempt_timeout: Duration::from_millis(retry.attempt_timeout_ms.max(1)),
+        answers: answers.clone(),
     });
     eprintln!(
         "loadgen: sending {} deliveries ({} collections) with {concurrency} connections{}",
@@ -207,6 +235,9 @@ fn ingest(
         .enable_all()
         .build()?;
     let (sent, elapsed) = runtime.block_on(send::send_all(plan.clone(), settings));
+    if let Some(log) = &answers {
+        log.finish()?;
+    }
     let acknowledged = sent
         .iter()
         .filter(|s| (200..300).contains(&s.status))
@@ -225,6 +256,9 @@ fn ingest(
     });
     let mut passed = acknowledged == sent.len();
     if drain_timeout > 0 {
+        // A fresh connection: the one that created the collections may not have lived through
+        // what the run did to the database (a fault test restarts it).
+        let mut conn = connect(&args.database_url)?;
         let drained =
             check::wait_for_drain(&mut conn, &args.run, Duration::from_secs(drain_timeout))?;
         let lag = report::percentiles(check::lags(&mut conn, &args.provider, &args.run)?);

@@ -3,6 +3,7 @@
 //! the way a provider does. With a target rate, deliveries leave on a fixed schedule and latency
 //! counts from the scheduled time (no coordinated omission).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,43 @@ pub struct SendSettings {
     pub rate: Option<f64>,
     /// Attempts per delivery before giving up on it.
     pub attempts: u32,
+    /// The pause before a retry, as a provider backs off.
+    pub retry_pause: Duration,
+    /// An attempt with no answer by then counts as no answer (status 0): a fault test must see a
+    /// receiver that hangs, not hang with it.
+    pub attempt_timeout: Duration,
+    /// Every attempt's answer, for a test that checks answers against the times of its faults.
+    pub answers: Option<Arc<AnswerLog>>,
+}
+
+/// One line per attempt: `index,attempt,started_ms,ended_ms,status`, times in milliseconds since
+/// the Unix epoch (the clock a fault script also reads), status 0 for no answer.
+pub struct AnswerLog {
+    lines: std::sync::Mutex<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AnswerLog {
+    pub fn create(path: &std::path::Path) -> std::io::Result<AnswerLog> {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(file, "index,attempt,started_ms,ended_ms,status")?;
+        Ok(AnswerLog {
+            lines: std::sync::Mutex::new(file),
+        })
+    }
+
+    fn write(&self, index: usize, attempt: u32, started_ms: i64, ended_ms: i64, status: u16) {
+        if let Ok(mut file) = self.lines.lock() {
+            // A line lost to a full disk shows as a missing attempt in the check, not as a pass.
+            let _ = writeln!(file, "{index},{attempt},{started_ms},{ended_ms},{status}");
+        }
+    }
+
+    pub fn finish(&self) -> std::io::Result<()> {
+        match self.lines.lock() {
+            Ok(mut file) => file.flush(),
+            Err(_) => Err(std::io::Error::other("answer log poisoned")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,11 +131,34 @@ pub async fn send_all(plan: Arc<Plan>, settings: Arc<SendSettings>) -> (Vec<Sent
                         now,
                         Some(&delivery.event_id),
                     );
-                    let answer = connection
-                        .post(&settings.path, &headers, &delivery.body)
-                        .await;
+                    let started_ms = chrono::Utc::now().timestamp_millis();
+                    let answer = tokio::time::timeout(
+                        settings.attempt_timeout,
+                        connection.post(&settings.path, &headers, &delivery.body),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no answer in time",
+                        ))
+                    });
+                    if answer.is_err() {
+                        // The connection may be mid-answer: never reuse it.
+                        connection.reset();
+                    }
                     sent.latency = began.elapsed();
                     sent.done_at = started.elapsed();
+                    if let Some(log) = &settings.answers {
+                        let status = answer.as_ref().map_or(0, |a| a.status);
+                        log.write(
+                            index,
+                            sent.attempts,
+                            started_ms,
+                            chrono::Utc::now().timestamp_millis(),
+                            status,
+                        );
+                    }
                     match answer {
                         Ok(answer) => {
                             sent.status = answer.status;
@@ -110,8 +171,7 @@ pub async fn send_all(plan: Arc<Plan>, settings: Arc<SendSettings>) -> (Vec<Sent
                         }
                         Err(_) => sent.status = 0,
                     }
-                    // A provider backs off before retrying; keep it short here.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(settings.retry_pause).await;
                 }
                 mine.push(sent);
             }

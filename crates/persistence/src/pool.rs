@@ -16,6 +16,7 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 pub struct ConnectionManager {
     url: DatabaseUrl,
     sqlite: SqliteOptions,
+    statement_timeout: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,19 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConnection, ConnectError> {
-        Ok(DbConnection::open(&self.url, self.sqlite)?)
+        let mut conn = DbConnection::open(&self.url, self.sqlite)?;
+        if let (DbConnection::Pg(_), Some(limit)) = (&conn, self.statement_timeout) {
+            // Server-side bounds for a service's connections: a statement that runs away, or a
+            // transaction left open by a holder that stopped (frozen, partitioned), ends on the
+            // server and gives its row locks back, instead of stalling every other replica.
+            // Migrations and inboxctl open their own connections, without these.
+            let ms = limit.as_millis().clamp(1, i32::MAX as u128);
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}"
+            ))
+            .map_err(StoreError::from)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
@@ -49,6 +62,9 @@ pub struct PoolSettings {
     /// turns into a fast 503 rather than a 30 s hang.
     pub connection_timeout: Duration,
     pub sqlite: SqliteOptions,
+    /// PostgreSQL: `statement_timeout` and `idle_in_transaction_session_timeout` of every pooled
+    /// connection; `None` leaves the server's (or the URL's) settings.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -58,6 +74,7 @@ impl Default for PoolSettings {
             min_idle: 1,
             connection_timeout: Duration::from_secs(2),
             sqlite: SqliteOptions::default(),
+            statement_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -75,6 +92,7 @@ pub fn build_pool(url: &DatabaseUrl, settings: &PoolSettings) -> Result<DbPool, 
     let manager = ConnectionManager {
         url: url.clone(),
         sqlite: settings.sqlite,
+        statement_timeout: settings.statement_timeout,
     };
     // Open one connection ourselves first: r2d2 only says "timed out" when it cannot connect,
     // and an operator needs the real cause (refused, unknown host, bad password).

@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use inbox_config::{ConfigError, Loaded};
-use persistence::{build_pool, run_blocking, run_migrations, Backend, DbPool, StoreError};
+use persistence::{build_pool, run_migrations, Backend, DbConnection, DbPool, StoreError};
 
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::routes::{health, webhooks};
@@ -43,14 +43,22 @@ impl Application {
         let settings = &loaded.settings;
         let url = settings.database.database_url()?;
         let pool_settings = settings.database.pool_settings();
-        let pool = tokio::task::spawn_blocking(move || build_pool(&url, &pool_settings))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
-        if settings.database.run_migrations {
-            let applied = run_blocking(&pool, run_migrations).await?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "database migrations applied");
-            }
+        let migrate = settings.database.run_migrations;
+        // Migrations run on a connection of their own, without the pool's statement timeout: a
+        // long one (an index on a big table), or waiting for another replica's, is not a stall.
+        let (pool, applied) = tokio::task::spawn_blocking(move || {
+            let pool = build_pool(&url, &pool_settings)?;
+            let applied = if migrate {
+                run_migrations(&mut DbConnection::open(&url, pool_settings.sqlite)?)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, StoreError>((pool, applied))
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "database migrations applied");
         }
         for provider in loaded.providers.values().filter(|p| p.is_unsigned()) {
             tracing::warn!(

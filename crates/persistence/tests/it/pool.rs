@@ -39,3 +39,43 @@ fn sqlite_directories_are_created() {
     build_pool(&url, &PoolSettings::default()).unwrap();
     assert!(path.exists());
 }
+
+/// A statement that outlives `statement_timeout` is cancelled by the server, and a transaction
+/// left idle ends there too (its locks released): the bounds a stopped or partitioned holder
+/// cannot outlast. Migrations open their own connection, without them.
+#[test]
+fn pooled_postgres_connections_carry_the_statement_timeouts() {
+    let Some(db) = helpers::postgres("pool_statement_timeout") else {
+        return;
+    };
+    use diesel::connection::SimpleConnection;
+    let settings = PoolSettings {
+        max_size: 1,
+        min_idle: 0,
+        statement_timeout: Some(std::time::Duration::from_millis(300)),
+        ..PoolSettings::default()
+    };
+    let pool = build_pool(&db.url, &settings).unwrap();
+    let mut conn = pool.get().unwrap();
+    let started = std::time::Instant::now();
+    let err = conn.batch_execute("SELECT pg_sleep(5)").unwrap_err();
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    conn.batch_execute("BEGIN; SELECT 1").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let err = conn.batch_execute("SELECT 1").unwrap_err();
+    assert!(
+        err.to_string().contains("idle-in-transaction") || err.to_string().contains("closed"),
+        "{err}"
+    );
+
+    let unbounded = PoolSettings {
+        statement_timeout: None,
+        ..settings
+    };
+    let pool = build_pool(&db.url, &unbounded).unwrap();
+    pool.get()
+        .unwrap()
+        .batch_execute("SELECT pg_sleep(0.5)")
+        .unwrap();
+}
