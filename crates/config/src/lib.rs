@@ -3,6 +3,7 @@
 //! variables; `DATABASE_URL` and `REDIS_URL` are honoured as such. `validate` turns every bad
 //! value into one error naming its key, so a service never starts half-configured.
 
+mod api;
 mod error;
 mod load;
 pub mod logging;
@@ -10,6 +11,7 @@ mod providers;
 mod relative;
 mod sections;
 
+pub use api::{ApiKey, ApiKeySettings, ApiSettings, Scope, MIN_KEY_LEN};
 pub use error::ConfigError;
 pub use load::{load, load_from, load_settings_from, Environment, Loaded, ProcessEnvironment};
 pub use providers::{Provider, ProviderSettings};

@@ -9,6 +9,7 @@ use persistence::{DatabaseUrl, PoolSettings, SqliteOptions};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::api::ApiSettings;
 use crate::error::ConfigError;
 use crate::providers::ProviderSettings;
 
@@ -20,6 +21,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub receiver: ReceiverSettings,
     pub processor: ProcessorSettings,
+    pub api: ApiSettings,
     /// Named providers: the `{provider}` of `POST /webhooks/{provider}`.
     pub providers: BTreeMap<String, ProviderSettings>,
 }
@@ -262,6 +264,7 @@ impl Settings {
                  its processor still waits for the lock",
             ));
         }
+        self.api.validate()?;
         for (name, provider) in &self.providers {
             if name.is_empty()
                 || !name

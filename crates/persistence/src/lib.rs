@@ -26,13 +26,17 @@ pub use models::decisions::{
     RequestOutcome,
 };
 pub use models::event_admin::{
-    count_purgeable, list_events, purge_batch, replay_event, EventFilter, Replayed,
+    count_purgeable, list_events, purge_batch, replay_event, replay_matching, EventFilter,
+    ReplayFilter, Replayed,
 };
 pub use models::events::{
     claim_events, find_event, is_received, lease_end, lease_events, lock_claimable,
     lock_open_events, mark_claimed_failed, mark_failed, mark_ignored, notify_new_events,
     record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent,
     NEW_EVENTS_CHANNEL,
+};
+pub use models::pages::{
+    list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,
 };
 pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
 pub use models::stats::{backlog, stats, Stats};

@@ -56,7 +56,7 @@ pub enum Replayed {
     NotFound,
 }
 
-/// Sends a finished event back to the processors. `note` (who and why) is kept in `last_error`
+/// Sends a finished event back to the processors, and wakes them (PostgreSQL). `note` (who and why) is kept in `last_error`
 /// together with the previous error, so the event's row shows it was replayed.
 pub fn replay_event(
     conn: &mut DbConnection,
@@ -64,7 +64,7 @@ pub fn replay_event(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<Replayed, StoreError> {
-    write_transaction(conn, |conn| {
+    let replayed = write_transaction(conn, |conn| -> Result<Replayed, StoreError> {
         let Some(current) = crate::models::events::find_event(conn, event)? else {
             return Ok(Replayed::NotFound);
         };
@@ -87,7 +87,84 @@ pub fn replay_event(
         let replayed = crate::models::events::find_event(conn, event)?
             .ok_or_else(|| StoreError::NotFound(format!("event {event}")))?;
         Ok(Replayed::Queued(Box::new(replayed)))
-    })
+    })?;
+    // Listening processors take it at once, not at their next poll.
+    if let Replayed::Queued(event) = &replayed {
+        crate::models::events::notify_new_events(conn, Some(event.id))?;
+    }
+    Ok(replayed)
+}
+
+/// Which finished events a bulk replay sends back.
+#[derive(Debug, Clone)]
+pub struct ReplayFilter<'a> {
+    /// PROCESSED or FAILED (a RECEIVED event is never replayed: it is pending already).
+    pub status: EventStatus,
+    pub provider: Option<&'a str>,
+    /// Received at or after this instant.
+    pub received_after: Option<DateTime<Utc>>,
+    /// Received before this instant.
+    pub received_before: Option<DateTime<Utc>>,
+}
+
+/// Sends every finished event matching `filter` back to the processors, `batch` at a time (one
+/// short transaction each, woken processors start on the first while the next is written);
+/// returns how many. Events are walked once in id order, so one that a processor finishes again
+/// during the replay is not replayed twice.
+pub fn replay_matching(
+    conn: &mut DbConnection,
+    filter: &ReplayFilter<'_>,
+    note: &str,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize, StoreError> {
+    if filter.status == EventStatus::Received {
+        return Ok(0);
+    }
+    let mut replayed = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = webhook_events
+            .select(id)
+            .filter(status.eq(filter.status.as_str()))
+            .order(id.asc())
+            .limit(batch.max(1))
+            .into_boxed();
+        if let Some(name) = filter.provider {
+            query = query.filter(provider.eq(name.to_owned()));
+        }
+        if let Some(at) = filter.received_after {
+            query = query.filter(received_at.ge(SqlTime(at)));
+        }
+        if let Some(at) = filter.received_before {
+            query = query.filter(received_at.lt(SqlTime(at)));
+        }
+        if let Some(last) = after {
+            query = query.filter(id.gt(SqlUuid(last)));
+        }
+        let ids: Vec<Uuid> = query.load(conn)?;
+        let Some(last) = ids.last().copied() else {
+            return Ok(replayed);
+        };
+        after = Some(last);
+        let trail = format!("{note} (was {})", filter.status);
+        replayed += write_transaction(conn, |conn| {
+            diesel::update(
+                webhook_events
+                    .filter(id.eq_any(ids.iter().map(|i| SqlUuid(*i)).collect::<Vec<_>>()))
+                    .filter(status.eq(filter.status.as_str())),
+            )
+            .set((
+                status.eq(EventStatus::Received.as_str()),
+                attempts.eq(0),
+                next_attempt_at.eq(SqlTime(now)),
+                processed_at.eq(None::<SqlTime>),
+                last_error.eq(&trail),
+            ))
+            .execute(conn)
+        })?;
+        crate::models::events::notify_new_events(conn, None)?;
+    }
 }
 
 /// Deletes up to `batch` finished events received before `cutoff`; returns how many. Call it

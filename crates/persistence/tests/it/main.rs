@@ -10,5 +10,6 @@ mod apply_batch;
 mod collections;
 mod events;
 mod migrations;
+mod pages;
 mod pool;
 mod record_batch;

@@ -1,0 +1,1 @@
+DROP INDEX collections_updated_at_idx;
