@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
-# The webhook-inbox image: `receiver`, `processor` and `inboxctl` on Debian bookworm, run as a
-# non-root user. One image for all three; the command picks the role (default: receiver).
+# The webhook-inbox image: `receiver`, `processor`, `api` and `inboxctl` on Debian bookworm, run as
+# a non-root user. One image for all; the command picks the role (default: receiver).
 #
 #   DOCKER_BUILDKIT=1 docker build -t webhook-inbox .
 #   docker run --rm -v ./inbox.toml:/etc/webhook-inbox/inbox.toml:ro -e INBOX_CONFIG=/etc/webhook-inbox/inbox.toml \
 #     -e DATABASE_URL=postgres://... -e INBOX__RECEIVER__BIND=0.0.0.0:8080 -p 8080:8080 webhook-inbox  # receiver
 #   docker run --rm ... -e INBOX__PROCESSOR__METRICS_ADDR=0.0.0.0:9090 webhook-inbox processor       # processor
+#   docker run --rm ... -e INBOX__API__BIND=0.0.0.0:8081 -e BILLING_API_KEY=... -p 8081:8081 webhook-inbox api  # host API
 #   docker run --rm ... webhook-inbox inboxctl migrate                                               # migrations
 #
 # No configuration file is baked in: mount one (INBOX_CONFIG) or use INBOX__SECTION__KEY variables.
@@ -30,7 +31,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     make release \
- && install -D -m 0755 -t /out target/release/receiver target/release/processor target/release/inboxctl
+ && install -D -m 0755 -t /out target/release/receiver target/release/processor target/release/api target/release/inboxctl
 
 # ---- runtime: slim Debian, TLS roots, libssl for libpq, curl for compose health checks ----
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
@@ -55,8 +56,9 @@ USER ${APP_UID}:${APP_UID}
 # an ENV here would silently win over `bind` in a mounted file. The built-in defaults listen on
 # loopback only: set receiver.bind = "0.0.0.0:8080" and processor.metrics_addr = "0.0.0.0:9090"
 # (file or INBOX__RECEIVER__BIND / INBOX__PROCESSOR__METRICS_ADDR), as compose and deploy/ do.
-# 8080: receiver (webhooks, /healthz, /readyz, /metrics); 9090: processor (/healthz, /readyz, /metrics).
-EXPOSE 8080 9090
+# 8080: receiver (webhooks, /healthz, /readyz); 8081: api (/v1, /healthz, /readyz); 9090: /metrics
+# (and the processor's /healthz, /readyz).
+EXPOSE 8080 8081 9090
 LABEL org.opencontainers.image.title="webhook-inbox" \
       org.opencontainers.image.description="Receives payment webhooks once, applies them in order: receiver, processor, inboxctl" \
       org.opencontainers.image.licenses="Apache-2.0"

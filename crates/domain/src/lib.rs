@@ -2,6 +2,7 @@
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
 
 pub mod amount_check;
+pub mod draft;
 pub mod extract;
 pub mod money;
 pub mod outcomes;

@@ -5,10 +5,8 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use domain::signature::SignatureError;
-use serde_json::json;
 
-/// Seconds a provider is asked to wait before retrying after a 503.
-pub const RETRY_AFTER_SECS: u32 = 5;
+pub use inbox_web::{error_body, RETRY_AFTER_SECS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -87,8 +85,4 @@ impl ResponseError for ReceiveError {
         }
         response.json(error_body(self.code(), &self.to_string()))
     }
-}
-
-pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({"error": {"code": code, "message": message}})
 }

@@ -1,12 +1,7 @@
-//! Ids drawn from the thread's cryptographically secure generator (`rand::rng()`, seeded from
-//! the OS) instead of one `getrandom` system call per id: a request needs two.
+//! Event ids, drawn from the thread's cryptographically secure generator (`rand::rng()`, seeded
+//! from the OS) instead of one `getrandom` system call per id.
 
 use uuid::{Builder, Uuid};
-
-/// A random (version 4) UUID: request ids.
-pub fn random_uuid() -> Uuid {
-    Builder::from_random_bytes(rand::random()).into_uuid()
-}
 
 /// A time-ordered (version 7) UUID: event ids. The primary key of `webhook_events` then grows at
 /// its right edge, where its pages are in memory, instead of at a random leaf of an index as big
@@ -22,14 +17,6 @@ pub fn event_uuid() -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_version_4_and_differ() {
-        let (a, b) = (random_uuid(), random_uuid());
-        assert_eq!(a.get_version_num(), 4);
-        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn event_ids_are_version_7_ordered_by_time_and_differ() {

@@ -10,10 +10,10 @@ pub mod error;
 pub mod ids;
 pub mod intake;
 pub mod recorder;
-pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 
 pub use startup::{Application, StartupError};
+pub use inbox_web::request_id;

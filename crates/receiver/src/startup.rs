@@ -93,44 +93,24 @@ impl Application {
         )
         .map_err(|source| StartupError::Bind { addr, source })?;
         let metrics_addr = settings.receiver.metrics_addr;
-        let metrics_listener =
-            TcpListener::bind(metrics_addr).map_err(|source| StartupError::Bind {
-                addr: metrics_addr,
-                source,
-            })?;
-        let metrics_port = metrics_listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: metrics_addr,
-                source,
-            })?
-            .port();
+        let metrics_handle = telemetry::metrics_handle();
+        let metrics_listener = inbox_web::metrics_listener::start(
+            metrics_addr,
+            metrics_handle.clone(),
+        )
+        .map_err(|source| StartupError::Bind {
+            addr: metrics_addr,
+            source,
+        })?;
         let state = web::Data::new(AppState {
             recorder,
             pool: pool.clone(),
             providers: loaded.providers.clone(),
             body_limit: settings.receiver.body_limit_bytes,
             request_timeout: Duration::from_secs(settings.receiver.request_timeout_secs),
-            metrics: telemetry::metrics_handle(),
+            metrics: metrics_handle,
             request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
         });
-        let metrics_state = state.clone();
-        let metrics_server = HttpServer::new(move || {
-            App::new()
-                .app_data(metrics_state.clone())
-                .route("/metrics", web::get().to(health::metrics))
-                .default_service(web::to(health::not_found))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(metrics_listener)
-        .map_err(|source| StartupError::Bind {
-            addr: metrics_addr,
-            source,
-        })?
-        .run();
-        let metrics = metrics_server.handle();
-        tokio::spawn(metrics_server);
         let static_routes: Vec<(String, Arc<str>)> = loaded
             .providers
             .keys()
@@ -180,8 +160,8 @@ impl Application {
             port,
             server,
             pool,
-            metrics_port,
-            metrics,
+            metrics_port: metrics_listener.port,
+            metrics: metrics_listener.handle,
         })
     }
 

@@ -1,5 +1,6 @@
 //! `inboxctl collections …`: create, show, history, set-status (audited; `--override` forces).
 
+use domain::draft::Draft;
 use domain::{Authority, CollectionStatus, Outcome, Request};
 use persistence::{
     apply_requests, collection_history, create_collection, find_collection, now, write_transaction,
@@ -28,52 +29,36 @@ pub fn run(ctx: &Context, command: CollectionsCommand) -> Result<(), CtlError> {
 }
 
 fn create(ctx: &Context, args: CreateArgs) -> Result<(), CtlError> {
-    let reference = args.request_ref.trim();
-    if reference.is_empty() || reference.len() > domain::provider::MAX_KEY_LEN {
-        return Err(CtlError::Usage(format!(
-            "--request-ref must be 1 to {} bytes long",
-            domain::provider::MAX_KEY_LEN
-        )));
-    }
-    // Major units of an ISO 4217 currency, stored with the currency's decimal places.
-    let money = match (&args.amount, &args.currency) {
-        (Some(amount), Some(currency)) => Some(
-            domain::Money::parse_major(amount, currency)
-                .map_err(|e| CtlError::Usage(format!("--amount/--currency: {e}")))?,
-        ),
-        (Some(_), None) => {
-            return Err(CtlError::Usage(
-                "--amount needs --currency (an ISO 4217 code such as NGN)".to_owned(),
-            ))
-        }
-        (None, Some(currency)) => {
-            domain::Money::parse_major("0", currency)
-                .map_err(|e| CtlError::Usage(format!("--currency: {e}")))?;
-            None
-        }
-        (None, None) => None,
-    };
     let metadata = match &args.metadata {
-        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(value @ serde_json::Value::Object(_)) => Some(value),
-            _ => {
-                return Err(CtlError::Usage(
-                    "--metadata must be a JSON object".to_owned(),
-                ))
-            }
-        },
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|_| CtlError::Usage("--metadata must be a JSON object".to_owned()))?,
+        ),
         None => None,
     };
-    let currency = args.currency.as_ref().map(|c| c.trim().to_uppercase());
-    let amount = money.map(|m| m.major());
+    // The same rule as the host API's create; its field names become this command's flags.
+    let draft = Draft::validate(
+        &args.request_ref,
+        args.amount.as_deref(),
+        args.currency.as_deref(),
+        metadata,
+    )
+    .map_err(
+        |e| match (e.field, args.amount.is_some(), args.currency.is_some()) {
+            ("currency", true, false) => CtlError::Usage(
+                "--amount needs --currency (an ISO 4217 code such as NGN)".to_owned(),
+            ),
+            (field, ..) => CtlError::Usage(format!("--{}: {}", field.replace('_', "-"), e.message)),
+        },
+    )?;
     let new = NewCollection {
-        request_ref: &args.request_ref,
+        request_ref: &draft.request_ref,
         status: CollectionStatus::Initiated,
         provider: args.provider.as_deref(),
         provider_ref: None,
-        amount: amount.as_deref(),
-        currency: currency.as_deref(),
-        metadata: metadata.as_ref(),
+        amount: draft.amount.as_deref(),
+        currency: draft.currency.as_deref(),
+        metadata: Some(&draft.metadata),
     };
     let created = create_collection(&mut ctx.connect()?, &new, now())?;
     if ctx.json {

@@ -20,7 +20,7 @@ pub async fn request_id(
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_sane(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::ids::random_uuid().to_string());
+        .unwrap_or_else(|| crate::random_uuid().to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %id,

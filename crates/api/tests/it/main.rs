@@ -1,0 +1,13 @@
+//! Integration tests of the host API, each against a real server on port 0, on PostgreSQL and
+//! SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod collections;
+mod docs;
+mod events;
+mod openapi;
+mod outage;
