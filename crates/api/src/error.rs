@@ -41,6 +41,8 @@ pub enum ApiError {
     /// The detail is logged where it happens.
     #[error("the database cannot be reached; retry later")]
     StorageUnavailable,
+    #[error("{0} is not served here")]
+    MethodNotAllowed(String),
 }
 
 impl ApiError {
@@ -63,12 +65,13 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
 
     /// Every code an answer of the API can carry; docs/host-api.openapi.yaml lists the same,
     /// checked by a test.
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "unauthorized",
         "forbidden",
         "not_found",
@@ -79,6 +82,7 @@ impl ApiError {
         "payload_too_large",
         "request_timeout",
         "storage_unavailable",
+        "method_not_allowed",
     ];
 }
 
@@ -111,6 +115,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 

@@ -12,6 +12,7 @@ use inbox_config::{ApiKey, ConfigError, Settings};
 use persistence::{build_pool, DbPool, StoreError};
 
 use crate::auth::Keys;
+use crate::error::ApiError;
 use crate::routes::{collections, events};
 use crate::state::AppState;
 use crate::telemetry;
@@ -78,20 +79,27 @@ impl Application {
                 .wrap(from_fn(inbox_web::request_id::request_id))
                 .service(
                     web::scope("/v1")
-                        .route("/collections", web::post().to(collections::create))
-                        .route("/collections", web::get().to(collections::list))
-                        .route(
-                            "/collections/{request_ref}",
-                            web::get().to(collections::show),
+                        .service(
+                            resource("/collections")
+                                .route(web::post().to(collections::create))
+                                .route(web::get().to(collections::list)),
                         )
-                        .route(
-                            "/collections/{request_ref}/status",
-                            web::post().to(collections::set_status),
+                        .service(
+                            resource("/collections/{request_ref}")
+                                .route(web::get().to(collections::show)),
                         )
-                        .route("/events", web::get().to(events::list))
-                        .route("/events/replay", web::post().to(events::replay_many))
-                        .route("/events/{id}", web::get().to(events::show))
-                        .route("/events/{id}/replay", web::post().to(events::replay)),
+                        .service(
+                            resource("/collections/{request_ref}/status")
+                                .route(web::post().to(collections::set_status)),
+                        )
+                        .service(resource("/events").route(web::get().to(events::list)))
+                        .service(
+                            resource("/events/replay").route(web::post().to(events::replay_many)),
+                        )
+                        .service(resource("/events/{id}").route(web::get().to(events::show)))
+                        .service(
+                            resource("/events/{id}/replay").route(web::post().to(events::replay)),
+                        ),
                 )
                 .route("/healthz", web::get().to(inbox_web::health::healthz))
                 .route(
@@ -146,6 +154,18 @@ impl Application {
         self.metrics.stop(true).await;
         served
     }
+}
+
+/// A route's resource: a method it does not serve gets 405 in the API's error shape instead of
+/// an empty answer.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(
+    request: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(request.method().to_string()))
 }
 
 fn keys_count(settings: &Settings) -> usize {

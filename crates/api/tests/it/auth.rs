@@ -103,6 +103,16 @@ async fn keys_and_scopes_decide_who_may_do_what(api: TestApi) {
 }
 
 async fn health_is_open_and_metrics_apart(api: TestApi) {
+    let wrong = api
+        .call("DELETE", "/v1/collections", Some(READER_KEY), None)
+        .await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.body["error"]["code"], "method_not_allowed");
+    let nowhere = api.call("GET", "/v1/nothing", Some(READER_KEY), None).await;
+    assert_eq!(
+        (nowhere.status, nowhere.body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     assert_eq!(api.call("GET", "/healthz", None, None).await.status, 200);
     assert_eq!(api.call("GET", "/readyz", None, None).await.status, 200);
     let missing = api.call("GET", "/metrics", None, None).await;
