@@ -22,7 +22,7 @@ pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };
 pub use models::decisions::{
-    apply_requests, lock_collections, write_plan, Decide, EventsHeld, LockedCollection,
+    apply_requests, lock_collections, write_plan, Decide, EventsHeld, Facts, LockedCollection,
     RequestOutcome,
 };
 pub use models::event_admin::{
@@ -34,6 +34,9 @@ pub use models::events::{
     lock_open_events, mark_claimed_failed, mark_failed, mark_ignored, notify_new_events,
     record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent,
     NEW_EVENTS_CHANNEL,
+};
+pub use models::notifications::{
+    notifications_of, ChangeData, Notification, NotificationType, COLLECTIONS_CHANNEL,
 };
 pub use models::pages::{
     list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,

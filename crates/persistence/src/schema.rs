@@ -61,5 +61,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::{DbJson, DbTimestamp, DbUuid};
+
+    notifications (id) {
+        id -> DbUuid,
+        collection_id -> DbUuid,
+        transition_id -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        payload -> DbJson,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> DbTimestamp,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+    }
+}
+
 diesel::joinable!(collection_transitions -> collections (collection_id));
-diesel::allow_tables_to_appear_in_same_query!(webhook_events, collections, collection_transitions);
+diesel::joinable!(notifications -> collections (collection_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_events,
+    collections,
+    collection_transitions,
+    notifications
+);

@@ -103,6 +103,7 @@ fn stale_decision_changes_nothing(db: TestDb) {
             provider_ref: None,
             amount: Amount::Absent,
         },
+        facts: Default::default(),
     };
     let plan = plan_round(
         std::slice::from_ref(&stale.state),

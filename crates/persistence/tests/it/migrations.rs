@@ -155,9 +155,14 @@ fn both_migration_trees_produce_the_same_schema() {
     let tables: BTreeSet<_> = pg_columns.iter().map(|c| c.table_name.as_str()).collect();
     assert_eq!(
         tables,
-        BTreeSet::from(["collection_transitions", "collections", "webhook_events"])
+        BTreeSet::from([
+            "collection_transitions",
+            "collections",
+            "notifications",
+            "webhook_events"
+        ])
     );
-    assert_eq!(pg_columns.len(), 15 + 11 + 9);
+    assert_eq!(pg_columns.len(), 15 + 11 + 9 + 11);
     assert_eq!(pg_columns, sqlite_columns);
     assert!(pg_indexes.contains(&(
         "webhook_events".into(),

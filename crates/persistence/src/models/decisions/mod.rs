@@ -29,6 +29,17 @@ pub use self::write::write_plan;
 pub struct LockedCollection {
     pub id: Uuid,
     pub state: CollectionState,
+    /// What its notifications tell besides the status.
+    pub facts: Facts,
+}
+
+/// The columns of a locked collection that the plan does not need and its notifications do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub version: i64,
+    pub provider: Option<String>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
 }
 
 /// How the events of the requests are held.
@@ -139,6 +150,8 @@ pub fn lock_collections(
             collections::provider_ref,
             collections::amount,
             collections::currency,
+            collections::version,
+            collections::provider,
         ));
     type Row = (
         Uuid,
@@ -147,14 +160,16 @@ pub fn lock_collections(
         Option<String>,
         Option<String>,
         Option<String>,
+        i64,
+        Option<String>,
     );
     let rows: Vec<Row> = load_locked!(conn, query)?;
     rows.into_iter()
         .map(
-            |(id, request_ref, status, provider_ref, amount, currency)| {
+            |(id, request_ref, status, provider_ref, amount, currency, version, provider)| {
                 // An amount stored without a valid currency is kept as unreadable: a success for
                 // it is then a mismatch an operator sees, never a silent pass.
-                let amount =
+                let readable =
                     Amount::read(amount.as_deref(), currency.as_deref(), Money::parse_major);
                 Ok(LockedCollection {
                     id,
@@ -162,7 +177,13 @@ pub fn lock_collections(
                         request_ref,
                         status: status.parse()?,
                         provider_ref,
+                        amount: readable,
+                    },
+                    facts: Facts {
+                        version,
+                        provider,
                         amount,
+                        currency,
                     },
                 })
             },

@@ -15,8 +15,12 @@ use crate::connection::DbConnection;
 use crate::error::StoreError;
 use crate::models::collections::keep_first_provider_ref;
 use crate::models::events::{settle_received, Settle};
+use crate::models::notifications::{
+    write_notifications, ChangeData, NewNotification, NotificationType,
+};
 use crate::models::transitions::NewTransition;
-use crate::schema::{collection_transitions, collections};
+use crate::per_backend;
+use crate::schema::{collection_transitions, collections, webhook_events};
 use crate::types::{SqlTime, SqlUuid};
 
 /// Writes `plan`, made from `collections` as they were read under their locks, in the caller's
@@ -64,7 +68,9 @@ pub fn write_plan(
             created_at: SqlTime(decide.now),
         })
         .collect();
-    insert_transitions(conn, &rows)?;
+    let transition_ids = insert_transitions(conn, &rows)?;
+    let told = notifications(conn, plan, collections, &transition_ids, decide)?;
+    write_notifications(conn, &told, decide.now)?;
 
     let count_claim = decide.events == EventsHeld::Claimed;
     let processed: Vec<Uuid> = plan
@@ -164,27 +170,127 @@ fn update_collections(
     Ok(())
 }
 
+/// Inserts the audit rows; returns their ids, in `rows`' order.
 fn insert_transitions(
     conn: &mut DbConnection,
     rows: &[NewTransition<'_>],
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    match conn {
-        DbConnection::Pg(c) => {
-            diesel::insert_into(collection_transitions::table)
-                .values(rows)
-                .execute(c)?;
-        }
+    let ids = match conn {
+        // One statement; PostgreSQL returns a multi-row insert's rows in the order given.
+        DbConnection::Pg(c) => diesel::insert_into(collection_transitions::table)
+            .values(rows)
+            .returning(collection_transitions::id)
+            .get_results(c)?,
         DbConnection::Sqlite(_) => {
             // A statement costs SQLite no round trip: one per row.
+            let mut ids = Vec::with_capacity(rows.len());
             for row in rows {
-                diesel::insert_into(collection_transitions::table)
-                    .values(row)
-                    .execute(conn)?;
+                ids.push(per_backend!(conn, |c| diesel::insert_into(
+                    collection_transitions::table
+                )
+                .values(row)
+                .returning(collection_transitions::id)
+                .get_result(c))?);
+            }
+            ids
+        }
+    };
+    Ok(ids)
+}
+
+/// The outbox rows of a plan: one per decision that changed a collection or refused a success
+/// for its amount, with the collection as that decision left it (its version counted change by
+/// change through the round) and the provider of the event that asked.
+fn notifications(
+    conn: &mut DbConnection,
+    plan: &Plan,
+    collections: &[LockedCollection],
+    transition_ids: &[i64],
+    decide: &Decide<'_>,
+) -> Result<Vec<NewNotification>, StoreError> {
+    let told: Vec<(usize, NotificationType)> = plan
+        .audits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, audit)| Some((i, NotificationType::of(&audit.decision)?)))
+        .collect();
+    if told.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: Vec<SqlUuid> = told
+        .iter()
+        .filter_map(|(i, _)| plan.audits[*i].event.map(SqlUuid))
+        .collect();
+    let providers: HashMap<Uuid, String> = if events.is_empty() {
+        HashMap::new()
+    } else {
+        webhook_events::table
+            .filter(webhook_events::id.eq_any(events))
+            .select((webhook_events::id, webhook_events::provider))
+            .load::<(Uuid, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let by_ref: HashMap<&str, &LockedCollection> = collections
+        .iter()
+        .map(|c| (c.state.request_ref.as_str(), c))
+        .collect();
+    // Each collection's version and provider_ref as the round's decisions move them.
+    let mut versions: HashMap<&str, i64> = HashMap::new();
+    let mut provider_refs: HashMap<&str, Option<String>> = HashMap::new();
+    let mut rows = Vec::with_capacity(told.len());
+    let mut told = told.into_iter().peekable();
+    for (i, audit) in plan.audits.iter().enumerate() {
+        let collection = by_ref
+            .get(audit.request_ref.as_str())
+            .ok_or_else(|| StoreError::NotFound(format!("collection {}", audit.request_ref)))?;
+        let version = versions
+            .entry(audit.request_ref.as_str())
+            .or_insert(collection.facts.version);
+        let provider_ref = provider_refs
+            .entry(audit.request_ref.as_str())
+            .or_insert_with(|| collection.state.provider_ref.clone());
+        if audit.decision.outcome.changes_status() {
+            *version += 1;
+            if provider_ref.is_none() {
+                *provider_ref = plan
+                    .changes
+                    .iter()
+                    .find(|c| c.request_ref == audit.request_ref)
+                    .and_then(|c| c.provider_ref.clone());
             }
         }
+        let Some((_, kind)) = told.next_if(|(at, _)| *at == i) else {
+            continue;
+        };
+        let transition_id = *transition_ids.get(i).ok_or_else(|| {
+            StoreError::Corrupt("an audit row was not written for a decision".into())
+        })?;
+        let provider = audit
+            .event
+            .and_then(|e| providers.get(&e).cloned())
+            .or_else(|| collection.facts.provider.clone());
+        rows.push(NewNotification {
+            id: Uuid::new_v4(),
+            collection_id: collection.id,
+            transition_id,
+            kind,
+            data: ChangeData {
+                request_ref: audit.request_ref.clone(),
+                status: audit.decision.resulting_status(),
+                previous_status: audit.decision.from,
+                amount: collection.facts.amount.clone(),
+                currency: collection.facts.currency.clone(),
+                provider,
+                provider_ref: provider_ref.clone(),
+                version: *version,
+                event_id: audit.event,
+                occurred_at: decide.now,
+            },
+        });
     }
-    Ok(())
+    Ok(rows)
 }

@@ -1,0 +1,138 @@
+//! The transactional outbox: a decision that changes a collection (or refuses a success for its
+//! amount) writes its notification in the same transaction; one that changes nothing, or rolls
+//! back, writes none.
+
+use domain::{Amount, AmountCheck, CollectionStatus, Money, Request};
+use persistence::{
+    create_collection, notifications_of, now, record_event, NewCollection, NewWebhookEvent,
+    StoreError,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::TestDb;
+
+on_both_backends!(
+    changes_are_told_in_order_and_non_changes_are_not,
+    a_rolled_back_decision_tells_nothing,
+);
+
+fn event(db: &TestDb, key: &str, reference: &str) -> Uuid {
+    let payload = json!({"id": key});
+    let new = NewWebhookEvent::received(
+        "paystack",
+        Some(key),
+        key,
+        Some(reference),
+        &payload,
+        None,
+        now(),
+    );
+    record_event(&mut db.conn(), &new).unwrap().event().id
+}
+
+fn changes_are_told_in_order_and_non_changes_are_not(db: TestDb) {
+    let new = NewCollection {
+        amount: Some("100.00"),
+        currency: Some("NGN"),
+        ..NewCollection::initiated("REQ-1")
+    };
+    let collection = create_collection(&mut db.conn(), &new, now()).unwrap();
+    let (e1, e2, e3, e4) = (
+        event(&db, "e1", "REQ-1"),
+        event(&db, "e2", "REQ-1"),
+        event(&db, "e3", "REQ-1"),
+        event(&db, "e4", "REQ-1"),
+    );
+    let paid = |event, value: &str| {
+        let mut request = Request::from_event(
+            event,
+            "REQ-1".into(),
+            CollectionStatus::Success,
+            Some("PSK-9".into()),
+        );
+        request.amount = Amount::Known(Money::parse_major(value, "NGN").unwrap());
+        request.amount_check = AmountCheck::Strict;
+        request
+    };
+    // One round: PENDING (told), PENDING again (unchanged: not told), a success of another
+    // amount (told as a mismatch), the success (told).
+    let requests = [
+        Request::from_event(e1, "REQ-1".into(), CollectionStatus::Pending, None),
+        Request::from_event(e2, "REQ-1".into(), CollectionStatus::Pending, None),
+        paid(e3, "100.01"),
+        paid(e4, "100.00"),
+    ];
+    crate::helpers::decide_requests(&mut db.conn(), &requests, "processor", now(), None).unwrap();
+    let told = notifications_of(&mut db.conn(), collection.id).unwrap();
+    let kinds: Vec<&str> = told.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "collection.updated",
+            "collection.amount_mismatch",
+            "collection.succeeded"
+        ]
+    );
+    let data: Vec<_> = told.iter().map(|n| n.payload["data"].clone()).collect();
+    assert_eq!(data[0]["status"], "PENDING");
+    assert_eq!(data[0]["previous_status"], "INITIATED");
+    assert_eq!(data[0]["version"], 2);
+    assert_eq!(data[0]["event_id"], json!(e1));
+    assert_eq!(data[0]["provider"], "paystack");
+    assert_eq!(
+        data[1]["status"], "PENDING",
+        "a mismatch leaves the collection as it was"
+    );
+    assert_eq!(data[1]["version"], 2);
+    assert_eq!(data[2]["status"], "SUCCESS");
+    assert_eq!(data[2]["previous_status"], "PENDING");
+    assert_eq!(data[2]["version"], 3);
+    assert_eq!(data[2]["amount"], "100.00");
+    assert_eq!(data[2]["currency"], "NGN");
+    assert_eq!(data[2]["provider_ref"], "PSK-9");
+    assert_eq!(told[2].payload["type"], "collection.succeeded");
+    assert!(told
+        .iter()
+        .all(|n| n.status == "PENDING" && n.attempts == 0));
+    assert!(told
+        .windows(2)
+        .all(|w| w[0].transition_id < w[1].transition_id));
+
+    // A success again changes nothing: nothing told.
+    let e5 = event(&db, "e5", "REQ-1");
+    crate::helpers::decide_requests(
+        &mut db.conn(),
+        &[paid(e5, "100.00")],
+        "processor",
+        now(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        notifications_of(&mut db.conn(), collection.id)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+fn a_rolled_back_decision_tells_nothing(db: TestDb) {
+    let collection =
+        create_collection(&mut db.conn(), &NewCollection::initiated("REQ-2"), now()).unwrap();
+    let e1 = event(&db, "r1", "REQ-2");
+    let request = Request::from_event(e1, "REQ-2".into(), CollectionStatus::Processing, None);
+    let result = persistence::write_transaction(&mut db.conn(), |conn| {
+        let decide = persistence::Decide {
+            actor: "processor",
+            events: persistence::EventsHeld::Leased,
+            now: now(),
+        };
+        persistence::apply_requests(conn, std::slice::from_ref(&request), &decide)?;
+        Err::<(), _>(StoreError::Unavailable("the commit never happens".into()))
+    });
+    assert!(result.is_err());
+    assert!(notifications_of(&mut db.conn(), collection.id)
+        .unwrap()
+        .is_empty());
+}
