@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test multi-instance faults soak bench bench-sqlite bench-scale lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance faults soak fuzz bench bench-sqlite bench-scale lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -72,6 +72,11 @@ faults:
 # The same faults in turn through one 10-minute run of 50k events, a processor SIGKILLed every 2 s.
 soak:
 	scripts/faults.py --soak
+
+# cargo-fuzz targets of fuzz/ (docs/fuzzing.md), FUZZ_SECONDS (default 60) each; installs
+# cargo-fuzz if missing.
+fuzz:
+	scripts/fuzz.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

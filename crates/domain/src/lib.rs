@@ -4,6 +4,8 @@
 pub mod amount_check;
 pub mod draft;
 pub mod extract;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod money;
 pub mod outcomes;
 pub mod plan;

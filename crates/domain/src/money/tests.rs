@@ -66,6 +66,46 @@ fn a_difference_is_never_rounded_away() {
 fn scientific_notation_is_read_exactly() {
     assert_eq!(sent("1.025e6", "NGN", Unit::Minor), major("10250", "NGN"));
     assert_eq!(sent("5E3", "USD", Unit::Minor), major("50", "USD"));
+    assert_eq!(sent("25.1e+2", "USD", Unit::Major), major("2510", "USD"));
+    assert_eq!(sent("2510e-2", "USD", Unit::Major), major("25.10", "USD"));
+}
+
+// Found by the `amount` fuzz target: 28 digits leave a `Decimal` no room for two more places,
+// and the text must read back as the same money.
+#[test]
+fn the_largest_amounts_are_written_so_that_they_read_back() {
+    let large = "1111111111111111111111111111";
+    assert_eq!(major(large, "USD").major(), large);
+    assert_eq!(
+        major(&large[1..], "USD").major(),
+        format!("{}.00", &large[1..])
+    );
+    assert_eq!(
+        major(large, "USD"),
+        major(&major(large, "USD").major(), "USD")
+    );
+    assert_eq!(major("0", "KWD").major(), "0.000");
+}
+
+// Found by the `amount` fuzz target: the mantissa was read by rust_decimal's lenient parser.
+#[test]
+fn scientific_notation_outside_json_or_past_the_precision_is_refused() {
+    let past_precision = "10250.0000000000000000000000001e2";
+    for text in [
+        "2510.e6",
+        "1_000e0",
+        ".5e1",
+        "1e",
+        "1e+-5",
+        "e5",
+        past_precision,
+    ] {
+        assert_eq!(
+            Money::from_provider(text, "USD", Unit::Major),
+            Err(MoneyError::NotDecimal(text.to_owned())),
+            "{text}"
+        );
+    }
 }
 
 #[test]
