@@ -16,16 +16,17 @@ TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nexte
 build:
 	$(CARGO) build --workspace
 
-# Both services on an SQLite file under var/ (nothing else to install); Ctrl-C stops both.
+# The receiver, the processor and the host API on an SQLite file under var/ (nothing else to
+# install); prints the API's key (var/demo-api-key) and the quick start; Ctrl-C stops all three.
 run:
-	$(CARGO) build --bin receiver --bin processor --bin inboxctl
+	$(CARGO) build --bin receiver --bin processor --bin api --bin inboxctl
 	@env -u DATABASE_URL -u REDIS_URL scripts/run-local.sh
 
 # The same against this machine's PostgreSQL and Redis (database webhook_inbox, created if missing).
 RUN_PG_URL ?= postgres://postgres@127.0.0.1:5432/webhook_inbox
 RUN_REDIS_URL ?= redis://127.0.0.1:6379
 run-pg:
-	$(CARGO) build --bin receiver --bin processor --bin inboxctl
+	$(CARGO) build --bin receiver --bin processor --bin api --bin inboxctl
 	@psql "$(dir $(RUN_PG_URL))postgres" -Atc "SELECT 1 FROM pg_database WHERE datname = '$(notdir $(RUN_PG_URL))'" | grep -q 1 \
 	  || psql "$(dir $(RUN_PG_URL))postgres" -c "CREATE DATABASE $(notdir $(RUN_PG_URL))"
 	@DATABASE_URL=$(RUN_PG_URL) REDIS_URL=$(RUN_REDIS_URL) scripts/run-local.sh

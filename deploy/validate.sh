@@ -181,9 +181,25 @@ if [ -s "$OUT/base.yaml" ]; then
   must_reject "policy: the base's EXAMPLE Secret where a real one is expected" "ships the EXAMPLE Secret" \
     checks rendered "$OUT/base.yaml" --overlay base-as-prod --external-secret
 fi
+if [ -s "$OUT/dev.yaml" ]; then
+  grep -v '^  APP_API_KEY: ' "$OUT/dev.yaml" >"$OUT/mutant.yaml"
+  must_reject "policy: dev with the api's key missing from the Secret" \
+    "webhook-inbox-api/api: Secret lacks ['APP_API_KEY']" \
+    checks rendered "$OUT/mutant.yaml" --overlay dev-mutant --min-replicas 1
+fi
+if [ -s "$OUT/prod.yaml" ]; then
+  # A rotation begun in inbox.toml only: the api Deployment does not take the new variable.
+  sed 's/secrets = \["OPS_API_KEY"\]/secrets = ["OPS_API_KEY", "OPS_API_KEY_NEXT"]/' "$OUT/prod.yaml" >"$OUT/mutant.yaml"
+  must_reject "policy: prod naming an API key the api Deployment does not take" \
+    "['OPS_API_KEY_NEXT'] not taken from Secret webhook-inbox-secrets" \
+    checks rendered "$OUT/mutant.yaml" --overlay prod-mutant --external-secret
+fi
 sed 's/INBOX__DATABASE__RUN_MIGRATIONS: "false"/INBOX__DATABASE__RUN_MIGRATIONS: "true"/' docker-compose.yml >"$OUT/compose-mutant.yml"
 must_reject "policy: compose with start-up migrations racing the migrate service" \
   "INBOX__DATABASE__RUN_MIGRATIONS is not false" checks compose "$OUT/compose-mutant.yml"
+sed 's/DEMO_API_KEY:-[^}]*}/DEMO_API_KEY:-too-short}/' docker-compose.yml >"$OUT/compose-mutant.yml"
+must_reject "policy: compose with a demo API key the api would refuse" \
+  "API key DEMO_API_KEY is shorter than 24 characters" checks compose "$OUT/compose-mutant.yml"
 
 printf 'validate: took %ds\n' "$((SECONDS - START))"
 printf 'validate: %d passed, %d failed\n' "$PASSED" "$FAILED"

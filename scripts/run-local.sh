@@ -1,56 +1,92 @@
 #!/usr/bin/env bash
-# Starts the receiver and the processor with config/dev.toml; Ctrl-C stops both.
-# Used by `make run` (SQLite, nothing else needed) and `make run-pg` (DATABASE_URL, REDIS_URL).
+# Starts the receiver, the processor and the host API (`api`) with config/dev.toml; Ctrl-C stops
+# all three. Used by `make run` (SQLite, nothing else needed) and `make run-pg` (DATABASE_URL,
+# REDIS_URL). The API's key is DEMO_API_KEY: a random one unless it is set, kept in
+# var/demo-api-key so that another shell (and the next run) can read it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/debug}
 CONFIG=${CONFIG:-config/dev.toml}
+API=http://127.0.0.1:8081
+KEY_FILE=var/demo-api-key
 export DEMO_WEBHOOK_SECRET=${DEMO_WEBHOOK_SECRET:-demo-secret-change-me}
 mkdir -p var
 
+# The key config/dev.toml names ([api.keys.demo]): the one given, else the last run's, else 32
+# random bytes in hex. A given key under 24 characters is refused by the api, which says so.
+if [ -z "${DEMO_API_KEY:-}" ] && [ -s "$KEY_FILE" ]; then
+  DEMO_API_KEY=$(cat "$KEY_FILE")
+fi
+if [ -z "${DEMO_API_KEY:-}" ]; then
+  DEMO_API_KEY=$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')
+fi
+export DEMO_API_KEY
+
 pids=()
+# stop STATUS: Ctrl-C is a normal end (0); a service that failed to start or died is not.
 stop() {
   trap - INT TERM EXIT
   echo
-  echo "stopping receiver and processor..."
+  echo "stopping receiver, processor and api..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "stopped."
-  exit 0
+  exit "$1"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM
+trap 'stop $?' EXIT
+
+# wait_for PORT NAME: until something listens on 127.0.0.1:PORT; fails as soon as a service exits.
+wait_for() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    for pid in "${pids[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "a service failed to start; see the log lines above" >&2
+        exit 1
+      fi
+    done
+    sleep 0.1
+  done
+  echo "the $2 did not start listening on 127.0.0.1:$1" >&2
+  exit 1
+}
 
 "$BIN/receiver" --config "$CONFIG" &
 pids+=($!)
 "$BIN/processor" --config "$CONFIG" &
 pids+=($!)
-
-# Wait until the receiver answers (it applies migrations first).
-for _ in $(seq 1 100); do
-  if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then ready=1; break; fi
-  if ! kill -0 "${pids[0]}" 2>/dev/null || ! kill -0 "${pids[1]}" 2>/dev/null; then
-    echo "a service failed to start; see the log lines above" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-[ "${ready:-}" = 1 ] || { echo "the receiver did not start listening on 127.0.0.1:8080" >&2; exit 1; }
+# The receiver applies migrations before it listens; the api runs none, so it starts after.
+wait_for 8080 receiver
+"$BIN/api" --config "$CONFIG" &
+pids+=($!)
+wait_for 8081 api
+# Saved once the api has accepted it, so a refused key is never reused.
+(umask 077 && printf '%s\n' "$DEMO_API_KEY" >"$KEY_FILE")
 
 ctl="$BIN/inboxctl --config $CONFIG"
 cat <<MSG
 
-webhook-inbox is running: receiver http://127.0.0.1:8080 (metrics http://127.0.0.1:9091/metrics), processor metrics http://127.0.0.1:9090/metrics
+webhook-inbox is running (Ctrl-C stops all three):
+  receiver   http://127.0.0.1:8080   metrics http://127.0.0.1:9091/metrics
+  api        $API   metrics http://127.0.0.1:9092/metrics
+  processor                          metrics http://127.0.0.1:9090/metrics
 Database: ${DATABASE_URL:-sqlite://var/inbox.db}   Redis: ${REDIS_URL:-none (database locks)}
 
-Next, in another shell (DEMO_WEBHOOK_SECRET signs for the demo provider):
+API key "demo" (scopes read, write, admin; saved in $KEY_FILE):
+  $DEMO_API_KEY
+
+Next, in another shell (the API's every call: docs/host-api.md):
+  export API=$API KEY=$DEMO_API_KEY
   export DEMO_WEBHOOK_SECRET=$DEMO_WEBHOOK_SECRET${DATABASE_URL:+ DATABASE_URL=$DATABASE_URL}
-  $ctl collections create --request-ref REQ-1 --amount 5000 --currency NGN
+  curl -fsS -X POST "\$API/v1/collections" -H "Authorization: Bearer \$KEY" \\
+    -H 'Content-Type: application/json' -d '{"request_ref": "REQ-1", "amount": "5000", "currency": "NGN"}'
   $ctl send --provider demo --file examples/payment-success.json
   $ctl send --provider demo --file examples/payment-pending.json
-  $ctl collections show REQ-1
+  curl -fsS "\$API/v1/collections/REQ-1?include=decisions" -H "Authorization: Bearer \$KEY"
+  $ctl collections show REQ-1        # the same, as an operator
 
-Ctrl-C stops both services.
 MSG
-# Exit when either service exits (the trap stops the other).
+# Exit when any service exits (the trap stops the others).
 wait -n "${pids[@]}"

@@ -23,6 +23,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "config" / "inbox.example.toml"
 PROVIDER_KEYS = {"preset", "secrets", "signature", "fields"}
+API_KEY_KEYS = {"scopes", "secrets"}
+API_SCOPES = {"read", "write", "admin"}
+# The api refuses a key shorter than this (crates/config/src/api.rs, MIN_KEY_LEN).
+MIN_API_KEY_LEN = 24
+# The example Secret's placeholders; an API key placeholder is short on purpose (never accepted).
+PLACEHOLDER = "CHANGE-ME"
 SECRET_NAME = "webhook-inbox-secrets"
 EXAMPLE_ANNOTATION = "webhook-inbox/example"
 
@@ -46,7 +52,9 @@ class Findings:
 
 def known_config_keys():
     """Section -> keys documented in config/inbox.example.toml (set ones and commented ones,
-    like `# url = ...`), plus the preset names of its `# preset: a | b` line."""
+    like `# url = ...`), plus the preset names of its `# preset: a | b` line. The tables of
+    [providers.<name>] and [api.keys.<name>] are checked on their own (PROVIDER_KEYS,
+    API_KEY_KEYS)."""
     keys, presets, section = {}, set(), None
     for line in EXAMPLE_CONFIG.read_text().splitlines():
         header = re.match(r"^\[([a-z_]+)\]\s*$", line)
@@ -54,7 +62,10 @@ def known_config_keys():
             section = header.group(1)
             keys.setdefault(section, set())
             continue
-        if line.startswith("[providers."):
+        if line.startswith("[api.keys."):
+            # The example's key tables: `keys` is a key of [api].
+            keys.setdefault("api", set()).add("keys")
+        if line.startswith(("[providers.", "[api.keys.")):
             section = None
             continue
         preset_line = re.match(r"^# preset: (.+?)(?: \(|$)", line)
@@ -88,11 +99,56 @@ def check_config(f, text, where):
             continue
         unknown = set(values) - keys[section]
         f.check(not unknown, f"{where}: [{section}] unknown keys {sorted(unknown)}")
+        if section == "api":
+            check_api_keys(f, values.get("keys", {}), where)
     return config
 
 
-def secret_names(config):
+def check_api_keys(f, keys, where):
+    """[api.keys.<name>] as the api validates them at start-up (crates/config/src/api.rs)."""
+    for name, key in keys.items():
+        at = f"{where}: api.keys.{name}"
+        f.check(re.fullmatch(r"[A-Za-z0-9_-]+", name), f"{at}: key name {name!r}")
+        unknown = set(key) - API_KEY_KEYS
+        f.check(not unknown, f"{at}: unknown keys {sorted(unknown)}")
+        scopes = key.get("scopes", [])
+        f.check(scopes and set(scopes) <= API_SCOPES, f"{at}.scopes {scopes!r} not some of {sorted(API_SCOPES)}")
+        f.check(1 <= len(key.get("secrets", [])) <= 2, f"{at}.secrets must name one or two variables")
+
+
+def provider_secret_names(config):
     return {v for p in config.get("providers", {}).values() for v in p.get("secrets", [])}
+
+
+def api_key_names(config):
+    return {v for k in config.get("api", {}).get("keys", {}).values() for v in k.get("secrets", [])}
+
+
+def secret_names(config):
+    """Every variable the configuration names: the providers' secrets and the API keys."""
+    return provider_secret_names(config) | api_key_names(config)
+
+
+def needed_variables(role, config):
+    """What a role reads from the environment to start. The api needs the database and its keys,
+    neither Redis nor the providers' secrets; the others need the database, Redis and the
+    providers' secrets (they refuse to start when one is unset)."""
+    if role == "api":
+        return {"DATABASE_URL"} | api_key_names(config)
+    return {"DATABASE_URL", "REDIS_URL"} | provider_secret_names(config)
+
+
+def check_api_key_values(f, values, where):
+    """The material of the API keys, where the file holds it: 24 characters at least and each key
+    its own, or the api would refuse to start. Placeholders (CHANGE-ME) are meant to be refused."""
+    real = {var: str(v) for var, v in values.items() if PLACEHOLDER not in str(v)}
+    for var, value in sorted(real.items()):
+        f.check(len(value.strip()) >= MIN_API_KEY_LEN,
+                f"{where}: API key {var} is shorter than {MIN_API_KEY_LEN} characters: the api would refuse to start")
+    seen = {}
+    for var, value in sorted(real.items()):
+        f.check(value not in seen, f"{where}: API keys {seen.get(value)} and {var} share their material")
+        seen.setdefault(value, var)
 
 
 def port_of(address):
@@ -138,12 +194,20 @@ def check_pod_security(f, workload):
             f.check({"cpu", "memory"} <= set(res.get(kind, {})), f"{where}: resources.{kind} lacks cpu/memory")
 
 
+def role(workload):
+    return workload["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
 def check_config_source(f, workload, configmap, secret, config):
-    """The pod mounts the generated ConfigMap, points INBOX_CONFIG at it and gets every secret
-    variable the configuration names from the Secret."""
+    """The pod mounts the generated ConfigMap, points INBOX_CONFIG at it and gets every variable
+    its role needs (needed_variables) from the Secret: all of it (envFrom), or variable by
+    variable (env valueFrom secretKeyRef, as the api takes only what it needs). With the Secret
+    rendered, each of them must be one of its keys; without it (prod), each must at least be
+    taken from it."""
     name = workload["metadata"]["name"]
     pod = workload["spec"]["template"]["spec"]
     mounted = {v["name"]: v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+    secret_keys = set(secret.get("stringData", {})) | set(secret.get("data", {})) if secret is not None else None
     for c in containers(workload):
         where = f"{name}/{c['name']}"
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
@@ -153,11 +217,24 @@ def check_config_source(f, workload, configmap, secret, config):
         f.check(env.get("INBOX_CONFIG") in paths,
                 f"{where}: INBOX_CONFIG={env.get('INBOX_CONFIG')} is not the mounted ConfigMap's inbox.toml {paths}")
         from_secret = [s["secretRef"]["name"] for s in c.get("envFrom", []) if "secretRef" in s]
-        f.check(SECRET_NAME in from_secret, f"{where}: no envFrom secretRef {SECRET_NAME}")
-        needed = secret_names(config) | {"DATABASE_URL", "REDIS_URL"}
-        if secret is not None:
-            have = set(secret.get("stringData", {})) | set(secret.get("data", {})) | set(env)
-            f.check(needed <= have, f"{where}: Secret lacks {sorted(needed - have)}")
+        refs = {}
+        for e in c.get("env", []):
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                f.check(ref.get("name") == SECRET_NAME,
+                        f"{where}: {e['name']} comes from Secret {ref.get('name')}, not {SECRET_NAME}")
+                refs[e["name"]] = ref.get("key")
+        f.check(SECRET_NAME in from_secret or refs,
+                f"{where}: takes nothing from Secret {SECRET_NAME} (no envFrom secretRef, no secretKeyRef)")
+        needed = needed_variables(role(workload), config)
+        plain = {n for n, v in env.items() if v is not None}
+        from_whole_secret = needed - plain - set(refs) if SECRET_NAME in from_secret else set()
+        untaken = needed - plain - set(refs) - from_whole_secret
+        f.check(not untaken, f"{where}: {sorted(untaken)} not taken from Secret {SECRET_NAME} (envFrom or secretKeyRef)")
+        if secret_keys is not None:
+            # A secretKeyRef to a missing key keeps the pod from starting, needed or not.
+            wanted = set(refs.values()) | from_whole_secret
+            f.check(wanted <= secret_keys, f"{where}: Secret lacks {sorted(wanted - secret_keys)}")
 
 
 def http_probe(container, kind):
@@ -182,7 +259,7 @@ def check_rendered(path, overlay, min_replicas, external_secret):
                         f"{d['kind']} {d['metadata']['name']} is not in namespace {namespaces[0]}")
     configmap = only(f, docs, "ConfigMap", "webhook-inbox-config")
     config = check_config(f, configmap["data"]["inbox.toml"], "ConfigMap inbox.toml") if configmap else {}
-    receiver_cfg, processor_cfg = config.get("receiver", {}), config.get("processor", {})
+    processor_cfg = config.get("processor", {})
 
     secrets = find(docs, "Secret", SECRET_NAME)
     secret = secrets[0] if secrets else None
@@ -209,33 +286,21 @@ def check_rendered(path, overlay, min_replicas, external_secret):
 
     receiver = only(f, docs, "Deployment", "webhook-inbox-receiver")
     processor = only(f, docs, "Deployment", "webhook-inbox-processor")
-    for workload in filter(None, (receiver, processor, job)):
+    api = only(f, docs, "Deployment", "webhook-inbox-api")
+    services = [w for w in (receiver, processor, api) if w]
+    for workload in filter(None, (receiver, processor, api, job)):
         check_pod_security(f, workload)
         check_config_source(f, workload, configmap, secret, config)
+    for workload in services:
+        f.check(containers(workload)[0].get("command") == [role(workload)],
+                f"{workload['metadata']['name']} does not run {role(workload)}")
+    if secret is not None:
+        keys = api_key_names(config)
+        check_api_key_values(f, {k: v for k, v in secret.get("stringData", {}).items() if k in keys},
+                             f"Secret {SECRET_NAME}")
 
     if receiver:
-        c = containers(receiver)[0]
-        pod = receiver["spec"]["template"]["spec"]
-        ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-        bind = receiver_cfg.get("bind", "127.0.0.1:8080")
-        f.check(not bind.startswith("127."), f"receiver.bind {bind} is loopback: unreachable in a pod")
-        f.check(ports.get("http") == port_of(bind), f"receiver port http {ports.get('http')} != receiver.bind {bind}")
-        metrics_addr = receiver_cfg.get("metrics_addr", "127.0.0.1:9091")
-        f.check(not metrics_addr.startswith("127."),
-                f"receiver.metrics_addr {metrics_addr} is loopback: Prometheus cannot reach it")
-        f.check(ports.get("metrics") == port_of(metrics_addr),
-                f"receiver port metrics {ports.get('metrics')} != receiver.metrics_addr {metrics_addr}")
-        f.check(http_probe(c, "readinessProbe") == ("/readyz", "http"), "receiver readiness is not GET /readyz")
-        f.check(http_probe(c, "livenessProbe") == ("/healthz", "http"), "receiver liveness is not GET /healthz")
-        pause = 0
-        pre_stop = (c.get("lifecycle", {}).get("preStop") or {}).get("exec", {}).get("command", [])
-        if pre_stop[:1] == ["sleep"]:
-            pause = int(pre_stop[1])
-        grace = receiver_cfg.get("shutdown_grace_secs", 30)
-        f.check(pod.get("terminationGracePeriodSeconds", 30) > pause + grace,
-                f"receiver terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
-                f"<= preStop {pause} + receiver.shutdown_grace_secs {grace}")
-        f.check(len(pod.get("topologySpreadConstraints", [])) >= 1, "receiver has no topologySpreadConstraints")
+        check_http_server(f, docs, receiver, config.get("receiver", {}))
         hpa = only(f, docs, "HorizontalPodAutoscaler", "webhook-inbox-receiver")
         if hpa:
             f.check(hpa["spec"]["scaleTargetRef"]["name"] == receiver["metadata"]["name"], "HPA targets another object")
@@ -243,6 +308,12 @@ def check_rendered(path, overlay, min_replicas, external_secret):
                     f"HPA minReplicas {hpa['spec'].get('minReplicas')} < {min_replicas}")
         replicas = receiver["spec"].get("replicas")
         f.check(replicas is None or replicas >= min_replicas, f"receiver replicas {replicas} < {min_replicas}")
+
+    if api:
+        check_http_server(f, docs, api, config.get("api", {}))
+        # No autoscaler: the replicas field owns the count.
+        f.check(api["spec"].get("replicas", 1) >= min_replicas,
+                f"api replicas {api['spec'].get('replicas', 1)} < {min_replicas}")
 
     if processor:
         c = containers(processor)[0]
@@ -261,15 +332,56 @@ def check_rendered(path, overlay, min_replicas, external_secret):
                 f"processor replicas {processor['spec'].get('replicas', 1)} < {min_replicas}")
         f.check(len(pod.get("topologySpreadConstraints", [])) >= 1, "processor has no topologySpreadConstraints")
 
-    for workload in filter(None, (receiver, processor)):
+    for workload in services:
         selector = workload["spec"]["selector"]["matchLabels"]
         pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"
                 and d["spec"]["selector"].get("matchLabels") == selector]
         f.check(len(pdbs) == 1, f"{workload['metadata']['name']}: {len(pdbs)} PodDisruptionBudgets select it")
 
     for scrape in find(docs, "ConfigMap", "webhook-inbox-prometheus"):
-        check_scrape_config(f, scrape, [w for w in (receiver, processor) if w])
+        check_scrape_config(f, scrape, services)
     return f.finish(f"{overlay}")
+
+
+# Built-in listen addresses (crates/config): what a section without bind/metrics_addr gets.
+DEFAULT_ADDRESSES = {"receiver": ("127.0.0.1:8080", "127.0.0.1:9091"), "api": ("127.0.0.1:8081", "127.0.0.1:9092")}
+
+
+def check_http_server(f, docs, workload, cfg):
+    """A Deployment serving HTTP to clients (receiver, api): its configuration section `cfg`
+    listens beyond loopback on the container ports `http` and `metrics`; GET /readyz for
+    readiness and /healthz for liveness on `http`; a grace period longer than the preStop pause
+    plus shutdown_grace_secs; spread; and a Service sending to port `http` of these pods."""
+    name = role(workload)
+    c = containers(workload)[0]
+    pod = workload["spec"]["template"]["spec"]
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    default_bind, default_metrics = DEFAULT_ADDRESSES[name]
+    bind = cfg.get("bind", default_bind)
+    f.check(not bind.startswith("127."), f"{name}.bind {bind} is loopback: unreachable in a pod")
+    f.check(ports.get("http") == port_of(bind), f"{name} port http {ports.get('http')} != {name}.bind {bind}")
+    metrics_addr = cfg.get("metrics_addr", default_metrics)
+    f.check(not metrics_addr.startswith("127."),
+            f"{name}.metrics_addr {metrics_addr} is loopback: Prometheus cannot reach it")
+    f.check(ports.get("metrics") == port_of(metrics_addr),
+            f"{name} port metrics {ports.get('metrics')} != {name}.metrics_addr {metrics_addr}")
+    f.check(http_probe(c, "readinessProbe") == ("/readyz", "http"), f"{name} readiness is not GET /readyz")
+    f.check(http_probe(c, "livenessProbe") == ("/healthz", "http"), f"{name} liveness is not GET /healthz")
+    pause = 0
+    pre_stop = (c.get("lifecycle", {}).get("preStop") or {}).get("exec", {}).get("command", [])
+    if pre_stop[:1] == ["sleep"]:
+        pause = int(pre_stop[1])
+    grace = cfg.get("shutdown_grace_secs", 30)
+    f.check(pod.get("terminationGracePeriodSeconds", 30) > pause + grace,
+            f"{name} terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
+            f"<= preStop {pause} + {name}.shutdown_grace_secs {grace}")
+    f.check(len(pod.get("topologySpreadConstraints", [])) >= 1, f"{name} has no topologySpreadConstraints")
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    services = [d for d in docs if d["kind"] == "Service" and d["spec"].get("selector")
+                and d["spec"]["selector"].items() <= labels.items()]
+    if f.check(len(services) == 1, f"{name}: {len(services)} Services select its pods"):
+        targets = [p.get("targetPort") for p in services[0]["spec"].get("ports", [])]
+        f.check(targets == ["http"], f"{name}: Service {services[0]['metadata']['name']} targets {targets}, not port http")
 
 
 def check_scrape_config(f, configmap, workloads):
@@ -300,11 +412,17 @@ def check_scrape_config(f, configmap, workloads):
 
 # ---- docker-compose.yml ----------------------------------------------------------------------
 
+def compose_default(value):
+    """The value Compose gives `${VAR:-default}` (or `${VAR-default}`) when VAR is unset."""
+    match = re.fullmatch(r"\$\{\w+:?-(.*)\}", value)
+    return match.group(1) if match else value
+
+
 def check_compose(path):
     f = Findings()
     compose = yaml.safe_load(Path(path).read_text())
     services = compose.get("services", {})
-    for name in ("postgres", "redis", "migrate", "receiver", "processor"):
+    for name in ("postgres", "redis", "migrate", "receiver", "processor", "api"):
         f.check(name in services, f"no service {name}")
     if f.problems:
         return f.finish("compose")
@@ -318,34 +436,49 @@ def check_compose(path):
     processor = services["processor"]
     f.check("container_name" not in processor, "processor has container_name: --scale cannot work")
     f.check("ports" not in processor, "processor publishes a host port: --scale cannot work")
-    for name in ("receiver", "processor"):
+    for name in ("receiver", "processor", "api"):
         svc = services[name]
+        f.check(svc.get("command") == [name], f"{name} does not run {name}")
         deps = svc.get("depends_on", {})
         f.check(deps.get("migrate", {}).get("condition") == "service_completed_successfully",
                 f"{name} does not wait for migrate to complete successfully")
-        f.check(deps.get("redis", {}).get("condition") == "service_healthy", f"{name} does not wait for redis healthy")
+        if name != "api":  # the api takes no locks: it needs no Redis
+            f.check(deps.get("redis", {}).get("condition") == "service_healthy", f"{name} does not wait for redis healthy")
         f.check("healthcheck" in svc, f"{name} has no healthcheck")
-    for name in ("migrate", "receiver", "processor"):
+    for name in ("migrate", "receiver", "processor", "api"):
         svc = services[name]
         env = {k: str(v) for k, v in svc.get("environment", {}).items()}
         f.check(env.get("INBOX__DATABASE__RUN_MIGRATIONS") == "false",
                 f"{name}: INBOX__DATABASE__RUN_MIGRATIONS is not false while migrate runs")
         f.check(env.get("DATABASE_URL", "").startswith("postgres://"), f"{name}: DATABASE_URL is not PostgreSQL")
-        f.check(env.get("REDIS_URL", "").startswith("redis://"), f"{name}: REDIS_URL is not Redis")
+        if name != "api":
+            f.check(env.get("REDIS_URL", "").startswith("redis://"), f"{name}: REDIS_URL is not Redis")
         mounts = dict(v.split(":")[:2][::-1] for v in svc.get("volumes", []))
         source = mounts.get(env.get("INBOX_CONFIG"))
         if f.check(source, f"{name}: INBOX_CONFIG {env.get('INBOX_CONFIG')} is not a mounted file"):
             file = (ROOT / source).resolve()
             if f.check(file.is_file(), f"{name}: mounted config {source} does not exist"):
                 config = check_config(f, file.read_text(), str(source))
-                missing = secret_names(config) - set(env)
-                f.check(not missing, f"{name}: provider secret variables not set: {sorted(missing)}")
-                if name == "processor":
-                    grace = config.get("processor", {}).get("shutdown_grace_secs", 30)
+                missing = needed_variables(name, config) - set(env)
+                f.check(not missing, f"{name}: variables the configuration names not set: {sorted(missing)}")
+                if name == "api":
+                    keys = api_key_names(config)
+                    check_api_key_values(f, {k: compose_default(v) for k, v in env.items() if k in keys},
+                                         "compose api")
+                if name in ("receiver", "processor", "api"):
+                    grace = config.get(name, {}).get("shutdown_grace_secs", 30)
                     stop = int(str(svc.get("stop_grace_period", "10s")).rstrip("s"))
-                    f.check(stop > grace, f"processor stop_grace_period {stop}s <= shutdown_grace_secs {grace}")
-        f.check(env.get("INBOX__RECEIVER__BIND", "").startswith("0.0.0.0:") or name != "receiver",
-                "receiver: INBOX__RECEIVER__BIND does not listen on all interfaces")
+                    f.check(stop > grace, f"{name} stop_grace_period {stop}s <= shutdown_grace_secs {grace}")
+    for name, port in (("receiver", 8080), ("api", 8081)):
+        svc = services[name]
+        env = {k: str(v) for k, v in svc.get("environment", {}).items()}
+        var = f"INBOX__{name.upper()}__BIND"
+        bind = env.get(var, "")
+        f.check(bind == f"0.0.0.0:{port}", f"{name}: {var} {bind!r} is not 0.0.0.0:{port}")
+        published = [str(p).rsplit(":", 1)[-1] for p in svc.get("ports", [])]
+        f.check(published == [str(port)], f"{name}: publishes container ports {published}, not its bind port {port}")
+        health = " ".join(svc.get("healthcheck", {}).get("test", []))
+        f.check(f"http://127.0.0.1:{port}/readyz" in health, f"{name}: healthcheck is not GET /readyz on port {port}")
     return f.finish("compose")
 
 
@@ -453,7 +586,7 @@ def check_dockerfile(path):
     user = resolve(users[-1]) if users else ""
     f.check(re.fullmatch(r"[1-9]\d*(:\d+)?", user), f"runtime USER is not a numeric non-root uid: {user!r}")
     exposed = {p for c in commands if c.cmd == "EXPOSE" for p in c.value}
-    f.check({"8080", "9090"} <= exposed, f"EXPOSE {sorted(exposed)} lacks 8080/9090")
+    f.check({"8080", "8081", "9090"} <= exposed, f"EXPOSE {sorted(exposed)} lacks 8080/8081/9090")
     for c in commands:
         if c.cmd in ("CMD", "ENTRYPOINT"):
             f.check(c.json, f"{c.cmd} is in shell form: {c.original}")

@@ -7,6 +7,7 @@ mod api;
 mod error;
 mod load;
 pub mod logging;
+mod notify;
 mod providers;
 mod relative;
 mod sections;
@@ -14,6 +15,7 @@ mod sections;
 pub use api::{ApiKey, ApiKeySettings, ApiSettings, Scope, MIN_KEY_LEN};
 pub use error::ConfigError;
 pub use load::{load, load_from, load_settings_from, Environment, Loaded, ProcessEnvironment};
+pub use notify::NotifySettings;
 pub use providers::{Provider, ProviderSettings};
 pub use sections::{
     DatabaseSettings, LogFormat, LogSettings, ProcessorSettings, ReceiverSettings, RedisSettings,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::api::ApiSettings;
 use crate::error::ConfigError;
+use crate::notify::NotifySettings;
 use crate::providers::ProviderSettings;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,6 +23,7 @@ pub struct Settings {
     pub receiver: ReceiverSettings,
     pub processor: ProcessorSettings,
     pub api: ApiSettings,
+    pub notify: NotifySettings,
     /// Named providers: the `{provider}` of `POST /webhooks/{provider}`.
     pub providers: BTreeMap<String, ProviderSettings>,
 }
@@ -265,6 +267,7 @@ impl Settings {
             ));
         }
         self.api.validate()?;
+        self.notify.validate()?;
         for (name, provider) in &self.providers {
             if name.is_empty()
                 || !name

@@ -36,7 +36,8 @@ pub use models::events::{
     NEW_EVENTS_CHANNEL,
 };
 pub use models::notifications::{
-    notifications_of, ChangeData, Notification, NotificationType, COLLECTIONS_CHANNEL,
+    claim_notifications, mark_delivered, mark_undelivered, notifications_of, oldest_undelivered,
+    replay_notification, ChangeData, Notification, NotificationType, COLLECTIONS_CHANNEL,
 };
 pub use models::pages::{
     list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::signature::SigningSecret;
 use inbox_config::Settings;
 use persistence::{build_pool, DatabaseUrl, StoreError};
 use secrecy::ExposeSecret;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::claim_loop::Driver;
 use crate::context::Context;
+use crate::dispatch::{Dispatcher, Target};
 use crate::error::Error;
 use crate::liveness::Liveness;
 use crate::lock::{Locks, RedisLock};
@@ -24,6 +26,8 @@ use crate::{http, queue, wake};
 
 pub struct Processor {
     ctx: Arc<Context>,
+    /// Delivers notifications when `[notify]` names an endpoint.
+    dispatcher: Option<Arc<Dispatcher>>,
     /// Stops the metrics server and the queue sampler when the processor is dropped.
     background: CancellationToken,
 }
@@ -33,8 +37,21 @@ impl Processor {
     /// the database), binds `processor.metrics_addr` and starts serving `/healthz`, `/readyz`
     /// and `/metrics`. Returns the bound address (useful with port 0). Migrations are the caller's.
     /// Only the providers' payload profiles are taken from `settings`: the processor never reads
-    /// a signing secret, so its environment need not hold any.
+    /// a provider's signing secret, so its environment need not hold any. The notification
+    /// secrets (`[notify] secrets`) are read from the process environment when `[notify] url` is
+    /// set.
     pub async fn build(settings: Settings) -> Result<(Processor, SocketAddr), Error> {
+        let secrets = settings
+            .notify
+            .resolve_secrets(&inbox_config::ProcessEnvironment)?;
+        Processor::build_with(settings, secrets).await
+    }
+
+    /// `build`, with the notification signing secrets given (tests).
+    pub async fn build_with(
+        settings: Settings,
+        notify_secrets: Vec<SigningSecret>,
+    ) -> Result<(Processor, SocketAddr), Error> {
         let p = &settings.processor;
         let url = settings.database.database_url()?;
         let pool_settings = settings.database.pool_settings();
@@ -80,6 +97,27 @@ impl Processor {
             pool: pool.clone(),
         };
         tokio::spawn(http::serve(listener, probes, background.clone()));
+        let dispatcher = settings.notify.endpoint().map(|url| {
+            let n = &settings.notify;
+            Arc::new(Dispatcher {
+                pool: pool.clone(),
+                target: Arc::new(Target::new(
+                    url.to_owned(),
+                    notify_secrets,
+                    Duration::from_millis(n.timeout_ms),
+                )),
+                retry: RetryPolicy {
+                    base: Duration::from_millis(n.retry_base_ms),
+                    max: Duration::from_millis(n.retry_max_ms),
+                    max_attempts: n.max_attempts,
+                },
+                lease: Duration::from_secs(n.lease_secs),
+                concurrency: usize::try_from(n.concurrency).unwrap_or(usize::MAX).max(1),
+                poll_interval: Duration::from_millis(n.poll_interval_ms),
+                wake: Arc::new(Notify::new()),
+                metrics: metrics.clone(),
+            })
+        });
         tokio::spawn(queue::sample_queue(
             pool.clone(),
             metrics.clone(),
@@ -117,6 +155,7 @@ impl Processor {
         };
         let processor = Processor {
             ctx: Arc::new(ctx),
+            dispatcher,
             background,
         };
         Ok((processor, addr))
@@ -127,11 +166,22 @@ impl Processor {
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), Error> {
         if let Some(url) = &self.ctx.listen_url {
             let stop = cancel.child_token();
-            if let Err(error) = wake::spawn_listener(url.clone(), self.ctx.wake.clone(), stop) {
+            let wakes = wake::Wakes {
+                events: self.ctx.wake.clone(),
+                notifications: self.dispatcher.as_ref().map(|d| d.wake.clone()),
+            };
+            if let Err(error) = wake::spawn_listener(url.clone(), wakes, stop) {
                 tracing::warn!(%error, "No LISTEN thread: polling only");
             }
         }
+        let delivering = self
+            .dispatcher
+            .clone()
+            .map(|dispatcher| tokio::spawn(dispatcher.run(cancel.child_token())));
         Driver::new(self.ctx.clone(), cancel).run().await;
+        if let Some(delivering) = delivering {
+            let _ = delivering.await;
+        }
         tracing::info!("Processor stopped");
         Ok(())
     }

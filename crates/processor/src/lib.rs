@@ -16,6 +16,7 @@ mod apply;
 mod claim;
 mod claim_loop;
 mod context;
+mod dispatch;
 mod error;
 mod failure;
 mod http;

@@ -21,6 +21,31 @@ const LOCK_TIMEOUTS: &str = "webhook_inbox_processor_lock_timeouts_total";
 const LOCK_FALLBACKS: &str = "webhook_inbox_processor_lock_fallbacks_total";
 const AMOUNT_MISMATCHES: &str = "webhook_inbox_processor_amount_mismatches_total";
 const IGNORED: &str = "webhook_inbox_processor_ignored_total";
+const NOTIFICATIONS: &str = "webhook_inbox_processor_notifications_total";
+const NOTIFICATION_LATENCY: &str = "webhook_inbox_processor_notification_latency_seconds";
+const OLDEST_UNDELIVERED: &str = "webhook_inbox_processor_oldest_undelivered_age_seconds";
+
+/// What became of one delivery attempt of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Delivered,
+    /// Failed; due again later.
+    Retried,
+    /// Failed its last attempt: FAILED.
+    Failed,
+}
+
+impl Delivery {
+    const ALL: [Delivery; 3] = [Delivery::Delivered, Delivery::Retried, Delivery::Failed];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Retried => "retried",
+            Delivery::Failed => "failed",
+        }
+    }
+}
 
 /// Seconds, from a millisecond lock wait to a five-minute lag.
 const BUCKETS: &[f64] = &[
@@ -131,6 +156,9 @@ struct Inner {
     lock_fallbacks: Counter,
     /// By provider, each configured one registered at start (at 0).
     amount_mismatches: BTreeMap<String, Counter>,
+    notifications: Vec<Counter>,
+    notification_latency: Histogram,
+    oldest_undelivered: Gauge,
 }
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
@@ -174,6 +202,12 @@ impl Metrics {
                     (p.to_owned(), counter(AMOUNT_MISMATCHES, labels))
                 })
                 .collect(),
+            notifications: Delivery::ALL
+                .iter()
+                .map(|d| counter(NOTIFICATIONS, vec![Label::new("outcome", d.as_str())]))
+                .collect(),
+            notification_latency: histogram(NOTIFICATION_LATENCY, Vec::new()),
+            oldest_undelivered: gauge(OLDEST_UNDELIVERED),
             recorder,
         };
         Metrics(Arc::new(inner))
@@ -231,6 +265,21 @@ impl Metrics {
         self.0.lock_fallbacks.increment(1);
     }
 
+    /// A notification's delivery attempt; `latency` (change committed -> endpoint answered 2xx)
+    /// for a delivered one.
+    pub(crate) fn notification(&self, outcome: Delivery, latency: Option<Duration>) {
+        if let Some(index) = Delivery::ALL.iter().position(|d| *d == outcome) {
+            self.0.notifications[index].increment(1);
+        }
+        if let Some(latency) = latency {
+            self.0.notification_latency.record(latency.as_secs_f64());
+        }
+    }
+
+    pub(crate) fn oldest_undelivered(&self, age: Duration) {
+        self.0.oldest_undelivered.set(age.as_secs_f64());
+    }
+
     /// The Prometheus text exposition.
     pub(crate) fn render(&self) -> String {
         self.0.handle.render()
@@ -273,6 +322,11 @@ fn describe(recorder: &PrometheusRecorder) {
             None,
             "Successes refused because their amount or currency differs from the collection's.",
         ),
+        text(
+            NOTIFICATIONS,
+            None,
+            "Notification delivery attempts by outcome: delivered, retried, failed (no attempt left).",
+        ),
     ];
     for (name, unit, help) in counters {
         recorder.describe_counter(name, unit, help);
@@ -288,6 +342,11 @@ fn describe(recorder: &PrometheusRecorder) {
             Some(Unit::Seconds),
             "Age of the oldest RECEIVED event.",
         ),
+        text(
+            OLDEST_UNDELIVERED,
+            Some(Unit::Seconds),
+            "Age of the oldest notification not yet delivered (PENDING).",
+        ),
     ];
     for (name, unit, help) in gauges {
         recorder.describe_gauge(name, unit, help);
@@ -302,6 +361,11 @@ fn describe(recorder: &PrometheusRecorder) {
             LOCK_WAIT,
             Some(Unit::Seconds),
             "Time spent waiting for a payment lock, had or not.",
+        ),
+        text(
+            NOTIFICATION_LATENCY,
+            Some(Unit::Seconds),
+            "From a change's commit to the endpoint's 2xx for its notification.",
         ),
     ];
     for (name, unit, help) in histograms {

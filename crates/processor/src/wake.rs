@@ -1,6 +1,7 @@
 //! Wake-up on PostgreSQL: a thread of its own holds a connection that `LISTEN`s on
 //! `persistence::NEW_EVENTS_CHANNEL` (receivers `NOTIFY` it after committing an event) and wakes
-//! the claim loop. diesel only drains notifications that already arrived, without blocking, so
+//! the claim loop, and on `persistence::COLLECTIONS_CHANNEL` (decisions that wrote notifications)
+//! and wakes the dispatcher. diesel only drains notifications that already arrived, without blocking, so
 //! the thread looks every `TICK`. A lost connection is reopened; notifications missed meanwhile
 //! cost at most one `poll_interval`, and the loop is woken once after every (re)connection.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use persistence::NEW_EVENTS_CHANNEL;
+use persistence::{COLLECTIONS_CHANNEL, NEW_EVENTS_CHANNEL};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -19,26 +20,37 @@ use tokio_util::sync::CancellationToken;
 const TICK: Duration = Duration::from_millis(10);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Whom the listening thread wakes: the claim loop for new events, the dispatcher (when there is
+/// one) for new notifications.
+pub(crate) struct Wakes {
+    pub events: Arc<Notify>,
+    pub notifications: Option<Arc<Notify>>,
+}
+
 /// Starts the listening thread; it ends soon after `stop` is cancelled.
 pub(crate) fn spawn_listener(
     url: String,
-    wake: Arc<Notify>,
+    wakes: Wakes,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     thread::Builder::new()
         .name("inbox-listen".to_owned())
-        .spawn(move || listen(&url, &wake, &stop))
+        .spawn(move || listen(&url, &wakes, &stop))
         .map(drop)
 }
 
-fn listen(url: &str, wake: &Notify, stop: &CancellationToken) {
+fn listen(url: &str, wakes: &Wakes, stop: &CancellationToken) {
+    let wake = &wakes.events;
+    let channels = match &wakes.notifications {
+        Some(_) => format!("LISTEN {NEW_EVENTS_CHANNEL}; LISTEN {COLLECTIONS_CHANNEL}"),
+        None => format!("LISTEN {NEW_EVENTS_CHANNEL}"),
+    };
     let mut reported_outage = false;
     while !stop.is_cancelled() {
         let connected = PgConnection::establish(url)
             .map_err(|e| e.to_string())
             .and_then(|mut conn| {
-                conn.batch_execute(&format!("LISTEN {NEW_EVENTS_CHANNEL}"))
-                    .map_err(|e| e.to_string())?;
+                conn.batch_execute(&channels).map_err(|e| e.to_string())?;
                 Ok(conn)
             });
         let mut conn = match connected {
@@ -57,11 +69,16 @@ fn listen(url: &str, wake: &Notify, stop: &CancellationToken) {
             reported_outage = false;
         }
         wake.notify_one();
+        if let Some(dispatcher) = &wakes.notifications {
+            dispatcher.notify_one();
+        }
         while !stop.is_cancelled() {
             let mut arrived = false;
+            let mut told = false;
             let mut lost = None;
             for notification in conn.notifications_iter() {
                 match notification {
+                    Ok(n) if n.channel == COLLECTIONS_CHANNEL => told = true,
                     Ok(_) => arrived = true,
                     Err(error) => {
                         lost = Some(error);
@@ -71,6 +88,9 @@ fn listen(url: &str, wake: &Notify, stop: &CancellationToken) {
             }
             if arrived {
                 wake.notify_one();
+            }
+            if let (true, Some(dispatcher)) = (told, &wakes.notifications) {
+                dispatcher.notify_one();
             }
             if let Some(error) = lost {
                 tracing::warn!(%error, "Lost the LISTEN connection: reconnecting");

@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::connection::DbConnection;
+use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
+use crate::load_locked;
 use crate::schema::notifications;
 use crate::types::{SqlJson, SqlTime, SqlUuid};
 
@@ -193,4 +194,129 @@ pub fn notifications_of(
         .order(notifications::transition_id.asc())
         .select(Notification::as_select())
         .load(conn)?)
+}
+
+/// Claims up to `limit` due notifications for delivery, each the earliest still PENDING of its
+/// collection (a later one waits while an earlier one is undelivered, so a collection's changes
+/// arrive in order; a FAILED one no longer holds the rest back). Each is hidden from other
+/// dispatchers until `lease_end` and its attempt counted; a dispatcher that dies leaves it to be
+/// claimed again after that. Returned in delivery order.
+pub fn claim_notifications(
+    conn: &mut DbConnection,
+    limit: i64,
+    now: DateTime<Utc>,
+    lease_end: DateTime<Utc>,
+) -> Result<Vec<Notification>, StoreError> {
+    use diesel::dsl::{exists, not};
+    write_transaction(conn, |conn| {
+        let earlier = diesel::alias!(notifications as earlier);
+        let held_back = earlier
+            .filter(
+                earlier
+                    .field(notifications::collection_id)
+                    .eq(notifications::collection_id),
+            )
+            .filter(
+                earlier
+                    .field(notifications::transition_id)
+                    .lt(notifications::transition_id),
+            )
+            .filter(earlier.field(notifications::status).eq(PENDING));
+        let due = notifications::table
+            .filter(notifications::status.eq(PENDING))
+            .filter(notifications::next_attempt_at.le(SqlTime(now)))
+            .filter(not(exists(held_back)))
+            .order(notifications::next_attempt_at.asc())
+            .limit(limit)
+            .select(notifications::id);
+        let ids: Vec<Uuid> = load_locked!(conn, due, skip_locked)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
+        diesel::update(notifications::table.filter(notifications::id.eq_any(&keys)))
+            .set((
+                notifications::next_attempt_at.eq(SqlTime(lease_end)),
+                notifications::attempts.eq(notifications::attempts + 1),
+            ))
+            .execute(conn)?;
+        Ok(notifications::table
+            .filter(notifications::id.eq_any(&keys))
+            .order(notifications::transition_id.asc())
+            .select(Notification::as_select())
+            .load(conn)?)
+    })
+}
+
+const PENDING: &str = "PENDING";
+
+/// The endpoint answered 2xx.
+pub fn mark_delivered(
+    conn: &mut DbConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(notifications::table.filter(notifications::id.eq(SqlUuid(id))))
+        .set((
+            notifications::status.eq("DELIVERED"),
+            notifications::delivered_at.eq(SqlTime(now)),
+            notifications::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An attempt failed: due again at `retry_at`, or FAILED (`None`: no attempt left).
+pub fn mark_undelivered(
+    conn: &mut DbConnection,
+    id: Uuid,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let target = notifications::table.filter(notifications::id.eq(SqlUuid(id)));
+    match retry_at {
+        Some(at) => diesel::update(target)
+            .set((
+                notifications::next_attempt_at.eq(SqlTime(at)),
+                notifications::last_error.eq(error),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                notifications::status.eq("FAILED"),
+                notifications::last_error.eq(error),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Sends a FAILED or DELIVERED notification again: PENDING, due now, attempts from zero.
+/// Returns whether it existed and was not pending already.
+pub fn replay_notification(
+    conn: &mut DbConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let replayed = diesel::update(
+        notifications::table
+            .filter(notifications::id.eq(SqlUuid(id)))
+            .filter(notifications::status.ne(PENDING)),
+    )
+    .set((
+        notifications::status.eq(PENDING),
+        notifications::attempts.eq(0),
+        notifications::next_attempt_at.eq(SqlTime(now)),
+        notifications::delivered_at.eq(None::<SqlTime>),
+    ))
+    .execute(conn)?;
+    Ok(replayed == 1)
+}
+
+/// The oldest undelivered (PENDING) notification's creation time, for the lag gauge.
+pub fn oldest_undelivered(conn: &mut DbConnection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(notifications::table
+        .filter(notifications::status.eq(PENDING))
+        .select(diesel::dsl::min(notifications::created_at))
+        .first::<Option<DateTime<Utc>>>(conn)?)
 }

@@ -13,6 +13,7 @@ mod http;
 mod locks;
 mod logs;
 mod modules;
+mod notify;
 mod outage;
 mod process;
 mod race;

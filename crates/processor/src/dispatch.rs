@@ -1,0 +1,201 @@
+//! The dispatcher: delivers the outbox (`notifications`) to the host application's endpoint,
+//! signed as a Standard Webhooks sender (`webhook-id` = the notification's id, the same on every
+//! attempt, so the application can drop a repeat; `webhook-timestamp`; `webhook-signature` with
+//! `v1,<base64 HMAC-SHA256>` per secret). A 2xx is delivered; anything else, or no answer within
+//! `notify.timeout_ms`, is tried again with exponential back-off and jitter, then FAILED after
+//! `notify.max_attempts`. A collection's notifications go one at a time, in order (the claim
+//! offers only the earliest undelivered one of each); different collections go in parallel, up to
+//! `notify.concurrency`. Several processors share the work through `SKIP LOCKED` claims and
+//! leases: one that dies mid-delivery leaves its notifications to be sent again after the lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::signature::{self, Scheme, SigningSecret};
+use persistence::{
+    claim_notifications, mark_delivered, mark_undelivered, now, run_blocking, DbPool, Notification,
+};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{Delivery, Metrics};
+use crate::retry::RetryPolicy;
+
+/// Where and how notifications are delivered.
+pub(crate) struct Target {
+    pub url: String,
+    pub secrets: Vec<SigningSecret>,
+    pub agent: ureq::Agent,
+}
+
+impl Target {
+    pub(crate) fn new(url: String, secrets: Vec<SigningSecret>, timeout: Duration) -> Target {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            // Any answer is the endpoint's: a non-2xx is a failed attempt, not an error here.
+            .http_status_as_error(false)
+            // A redirect would send the signed body elsewhere: it is a failed attempt.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent("webhook-inbox")
+            .build()
+            .into();
+        Target {
+            url,
+            secrets,
+            agent,
+        }
+    }
+
+    /// The three Standard Webhooks headers for `body`, signed at `timestamp` with every secret.
+    fn headers(&self, id: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
+        let scheme = Scheme::StandardWebhooks(Default::default());
+        let signatures: Vec<String> = self
+            .secrets
+            .iter()
+            .flat_map(|secret| signature::sign(&scheme, secret, body, timestamp, Some(id)))
+            .filter(|(name, _)| name == "webhook-signature")
+            .map(|(_, value)| value)
+            .collect();
+        vec![
+            ("webhook-id".to_owned(), id.to_owned()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            ("webhook-signature".to_owned(), signatures.join(" ")),
+        ]
+    }
+
+    /// One attempt: `Ok` on 2xx, else what went wrong, in words for `last_error`.
+    fn post(&self, id: &str, body: &[u8]) -> Result<(), String> {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/json");
+        for (name, value) in self.headers(id, chrono::Utc::now().timestamp(), body) {
+            request = request.header(name, value);
+        }
+        let mut response = request.send(body).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let snippet: String = text.chars().take(200).collect();
+        Err(format!("HTTP {status}: {snippet}"))
+    }
+}
+
+pub(crate) struct Dispatcher {
+    pub pool: DbPool,
+    pub target: Arc<Target>,
+    pub retry: RetryPolicy,
+    pub lease: Duration,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+    /// Woken by the LISTEN thread when a decision wrote notifications (PostgreSQL).
+    pub wake: Arc<Notify>,
+    pub metrics: Metrics,
+}
+
+impl Dispatcher {
+    /// Delivers until `cancel` fires, then lets the deliveries in flight end (each is bounded by
+    /// the timeout) and returns.
+    pub(crate) async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        tracing::info!(url = %self.target.url, concurrency = self.concurrency, "Delivering notifications");
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut deliveries = JoinSet::new();
+        let mut failures: u32 = 0;
+        loop {
+            while deliveries.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = deliveries.join_next() => continue,
+                }
+            }
+            let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
+            let claimed = run_blocking(&self.pool, move |conn| {
+                let at = now();
+                claim_notifications(conn, free as i64, at, at + lease)
+            })
+            .await;
+            let claimed = match claimed {
+                Ok(claimed) => {
+                    failures = 0;
+                    claimed
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 {
+                        tracing::warn!(%error, "Claiming notifications failed; trying again");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(self.poll_interval) => continue,
+                    }
+                }
+            };
+            let full = claimed.len() >= free;
+            for notification in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                deliveries.spawn(self.clone().deliver(notification, permit));
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+        // Deliveries in flight end on their own within the timeout; one cut short would come back
+        // after its lease anyway (with the same webhook-id).
+        while deliveries.join_next().await.is_some() {}
+    }
+
+    async fn deliver(self: Arc<Self>, notification: Notification, _permit: OwnedSemaphorePermit) {
+        let id = notification.id;
+        let body = serde_json::to_vec(&notification.payload).unwrap_or_default();
+        let target = self.target.clone();
+        let attempt = tokio::task::spawn_blocking(move || target.post(&id.to_string(), &body))
+            .await
+            .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
+        let settled = match attempt {
+            Ok(()) => {
+                let at = now();
+                let latency = (at - notification.created_at).to_std().ok();
+                self.metrics.notification(Delivery::Delivered, latency);
+                run_blocking(&self.pool, move |conn| mark_delivered(conn, id, at)).await
+            }
+            Err(error) => {
+                let retry_at = (!self.retry.exhausted(notification.attempts)).then(|| {
+                    let delay = self.retry.delay(notification.attempts, &mut rand::rng());
+                    now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+                });
+                match retry_at {
+                    Some(_) => {
+                        self.metrics.notification(Delivery::Retried, None);
+                        tracing::info!(notification = %id, attempts = notification.attempts, %error, "Notification not delivered; trying again later");
+                    }
+                    None => {
+                        self.metrics.notification(Delivery::Failed, None);
+                        tracing::warn!(notification = %id, attempts = notification.attempts, %error, "Notification FAILED after its last attempt");
+                    }
+                }
+                run_blocking(&self.pool, move |conn| {
+                    mark_undelivered(conn, id, &error, retry_at)
+                })
+                .await
+            }
+        };
+        if let Err(error) = settled {
+            // Its lease runs out and it is claimed again: delivered twice at worst, same id.
+            tracing::warn!(notification = %id, %error, "Could not record a delivery attempt");
+        }
+    }
+}
