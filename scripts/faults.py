@@ -13,7 +13,9 @@ Each scenario then checks, against the answer log and the database:
   - after the processors drain: nothing pending, nothing FAILED, no event applied twice, every
     collection where the rule says.
 
-Scenarios (make test): postgres-restart, blackhole, redis-stop, processor-kill. `--soak` runs one
+Scenarios (make test): postgres-restart, blackhole, redis-stop, processor-kill, and notify-kill
+(notifications delivered to an endpoint of the script's own, down for 10 s, while processors are
+SIGKILLed: every one delivered with a valid signature, in order per collection). `--soak` runs one
 long run instead (make soak: 50k events over 10 minutes) with the faults in turn and a processor
 SIGKILLed every 2 s throughout. Needs PostgreSQL's server binaries and redis-server; when they are
 missing it fails under CI and says what it skipped elsewhere.
@@ -21,8 +23,12 @@ missing it fails under CI and says what it skipped elsewhere.
 
 import argparse
 import asyncio
+import base64
 import csv
 import glob
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import shutil
@@ -223,11 +229,13 @@ def wait_for_port(port, timeout=30):
 class Services:
     """One receiver and several processors on one database, each a process with its own log."""
 
-    def __init__(self, work, name, database_url, redis_url, processors):
+    def __init__(self, work, name, database_url, redis_url, processors, extra_config="",
+                 extra_env=None):
         self.work = work
         self.name = name
         self.config = os.path.join(work, f"{name}.toml")
         with open(self.config, "w") as f:
+            f.write(extra_config)
             f.write(f"""[database]
 pool_size = 8
 [processor]
@@ -246,7 +254,7 @@ preset = "generic"
 secrets = ["FAULTS_SECRET"]
 """)
         self.env = dict(os.environ, FAULTS_SECRET=SECRET, DATABASE_URL=database_url,
-                        INBOX_CONFIG=self.config)
+                        INBOX_CONFIG=self.config, **(extra_env or {}))
         self.env.pop("REDIS_URL", None)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
@@ -455,6 +463,163 @@ def check(scenario, services, returncode, loadgen_stderr, answers_path, result_p
     return not problems
 
 
+NOTIFY_SECRET = "whsec_" + base64.b64encode(b"faults-notify-secret-0123456789ab").decode()
+
+
+class Endpoint:
+    """The host application's endpoint: verifies every delivery's Standard Webhooks signature
+    itself (HMAC-SHA256 of "{id}.{timestamp}.{body}", written from the specification, not from our
+    code), records what arrived, and can be taken down (connections refused) and brought back."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.key = base64.b64decode(NOTIFY_SECRET[len("whsec_"):])
+        self.received = []  # (webhook-id, body) in arrival order, valid signatures only
+        self.forged = 0
+        self.lock = threading.Lock()
+        self.server = None
+        self.start()
+
+    def start(self):
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                ident = self.headers.get("webhook-id", "")
+                stamp = self.headers.get("webhook-timestamp", "")
+                signed = f"{ident}.{stamp}.".encode() + body
+                expected = base64.b64encode(
+                    hmac.new(endpoint.key, signed, hashlib.sha256).digest()).decode()
+                offered = [e.split(",", 1)[1] for e in self.headers.get("webhook-signature", "").split()
+                           if e.startswith("v1,")]
+                valid = any(hmac.compare_digest(expected, o) for o in offered)
+                with endpoint.lock:
+                    if valid:
+                        endpoint.received.append((ident, body))
+                    else:
+                        endpoint.forged += 1
+                self.send_response(204 if valid else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def psql_rows(url, sql):
+    out = subprocess.run(["psql", url, "-AtF", "\t", "-c", sql], check=True,
+                         capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def run_notify_scenario(work, postgres, redis, events=2500, collections=500, down_at=4,
+                        down_for=10):
+    """3 processors deliver the notifications of `collections` collections changed several times
+    each, to an endpoint that is down for `down_for` s, while a processor is SIGKILLed every 2 s:
+    every notification delivered with a valid signature, each collection's in order, repeats only
+    with the same webhook-id and body."""
+    name = "notify-kill"
+    database = "notify_kill"
+    postgres.create_database(database)
+    endpoint = Endpoint()
+    notify = (f'[notify]\nurl = "http://127.0.0.1:{endpoint.port}/hooks"\n'
+              'secrets = ["NOTIFY_SECRET"]\ntimeout_ms = 2000\nmax_attempts = 1000\n'
+              'retry_base_ms = 200\nretry_max_ms = 2000\npoll_interval_ms = 200\nlease_secs = 5\n')
+    services = Services(work, name, postgres.url(database), redis.url, 3, extra_config=notify,
+                        extra_env={"NOTIFY_SECRET": NOTIFY_SECRET})
+    log(f"{name}: {events} deliveries to {collections} collections, 3 processors, endpoint down "
+        f"{down_for} s from {down_at} s, a processor SIGKILLed every 2 s")
+    loadgen = subprocess.Popen(
+        [os.path.join(BIN, "loadgen"), "ingest", "--run", f"n{os.getpid()}",
+         "--database-url", postgres.url(database), "--provider", "faults", "--secret", SECRET,
+         "--addr", f"127.0.0.1:{services.port}", "--concurrency", "16", "--rate", "250",
+         "--events", str(events), "--collections", str(collections), "--duplicates", "0.1",
+         "--out-of-order", "0.3", "--drain-timeout-secs", "120"],
+        stderr=subprocess.PIPE, text=True)
+    started = time.time()
+    kills, down, back = 0, False, False
+    url = postgres.url(database)
+    undelivered = None
+    deadline = started + 180
+    while time.time() < deadline:
+        elapsed = time.time() - started
+        if not down and elapsed >= down_at:
+            endpoint.stop()
+            down = True
+        if down and not back and elapsed >= down_at + down_for:
+            endpoint.start()
+            back = True
+        if elapsed >= (kills + 1) * 2:
+            services.kill_one_processor(kills)
+            kills += 1
+        if back and loadgen.poll() is not None:
+            undelivered = int(psql_rows(url, "SELECT count(*) FROM notifications "
+                                             "WHERE status <> 'DELIVERED'")[0][0])
+            if undelivered == 0:
+                break
+        time.sleep(0.2)
+    loadgen_stderr = loadgen.stderr.read() if loadgen.poll() is not None else "still running"
+    alive = services.alive()
+    services.stop()
+    endpoint.stop()
+
+    problems = []
+    if loadgen.returncode != 0:
+        problems.append(f"loadgen's check failed: {loadgen_stderr.strip()}")
+    if not alive:
+        problems.append("a service died (not killed by the test)")
+    rows = psql_rows(url, "SELECT n.id, c.request_ref, n.transition_id, n.status, n.attempts "
+                          "FROM notifications n JOIN collections c ON c.id = n.collection_id")
+    stored = {r[0]: (r[1], int(r[2]), r[3]) for r in rows}
+    if undelivered:
+        problems.append(f"{undelivered} notifications not delivered within the time allowed")
+    first_seen, bodies = {}, {}
+    repeats = 0
+    for index, (ident, body) in enumerate(endpoint.received):
+        if ident in bodies:
+            repeats += 1
+            if bodies[ident] != body:
+                problems.append(f"webhook-id {ident} came twice with different bodies")
+        else:
+            bodies[ident] = body
+            first_seen[ident] = index
+    missing = [i for i in stored if i not in first_seen]
+    if missing:
+        problems.append(f"{len(missing)} notifications never reached the endpoint")
+    unknown = [i for i in first_seen if i not in stored]
+    if unknown:
+        problems.append(f"{len(unknown)} deliveries of notifications that are not stored")
+    by_collection = {}
+    for ident, (reference, transition, _) in stored.items():
+        by_collection.setdefault(reference, []).append((transition, ident))
+    out_of_order = 0
+    for reference, items in by_collection.items():
+        arrival = [first_seen.get(ident, -1) for _, ident in sorted(items)]
+        if arrival != sorted(arrival):
+            out_of_order += 1
+    if out_of_order:
+        problems.append(f"{out_of_order} collections' notifications arrived out of order")
+    if endpoint.forged:
+        problems.append(f"{endpoint.forged} deliveries with an invalid signature")
+    changes = max((len(v) for v in by_collection.values()), default=0)
+    log(f"{name}: {len(stored)} notifications for {len(by_collection)} collections (up to "
+        f"{changes} each), {len(endpoint.received)} deliveries ({repeats} repeats, same id and "
+        f"body), {out_of_order} out of order, {len(missing)} missing, {endpoint.forged} forged; "
+        f"processors killed {kills}; all delivered {time.time() - started:.1f} s after the start")
+    if problems:
+        for p in problems:
+            log(f"{name}: FAILED: {p}")
+        services.tail_logs()
+    return not problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--soak", action="store_true",
@@ -481,6 +646,11 @@ def main():
                 + (f", a processor SIGKILLed every {scenario.kill_every_s} s"
                    if scenario.kill_every_s else ""))
             if run_scenario(scenario, work, postgres, proxy, redis):
+                passed += 1
+            else:
+                failed += 1
+        if not args.soak and args.only in (None, "notify-kill"):
+            if run_notify_scenario(work, postgres, redis):
                 passed += 1
             else:
                 failed += 1
