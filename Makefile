@@ -11,7 +11,7 @@ SKIP_LOG := $(CURDIR)/target/test-skips.log
 # `cargo test` is the fallback on machines without it.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: build release run run-pg test multi-instance faults soak fuzz bench bench-sqlite bench-scale lint fmt check deploy-check
+.PHONY: build release run run-pg test multi-instance faults soak fuzz schemathesis bench bench-sqlite bench-scale lint fmt check deploy-check
 
 build:
 	$(CARGO) build --workspace
@@ -75,9 +75,16 @@ soak:
 	scripts/faults.py --soak
 
 # cargo-fuzz targets of fuzz/ (docs/fuzzing.md), FUZZ_SECONDS (default 60) each; installs
-# cargo-fuzz if missing.
+# cargo-fuzz if missing. Then schemathesis.
 fuzz:
 	scripts/fuzz.sh
+	scripts/schemathesis.sh
+
+# Schemathesis (pinned, from PyPI into target/schemathesis-venv) against docs/openapi.yaml on a live
+# receiver and docs/host-api.openapi.yaml on a live API, on SQLite; SCHEMATHESIS_EXAMPLES per
+# operation (default 500).
+schemathesis:
+	scripts/schemathesis.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

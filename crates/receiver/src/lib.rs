@@ -15,5 +15,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 
-pub use startup::{Application, StartupError};
 pub use inbox_web::request_id;
+pub use startup::{Application, StartupError};

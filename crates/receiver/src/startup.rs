@@ -94,14 +94,13 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr, source })?;
         let metrics_addr = settings.receiver.metrics_addr;
         let metrics_handle = telemetry::metrics_handle();
-        let metrics_listener = inbox_web::metrics_listener::start(
-            metrics_addr,
-            metrics_handle.clone(),
-        )
-        .map_err(|source| StartupError::Bind {
-            addr: metrics_addr,
-            source,
-        })?;
+        let metrics_listener =
+            inbox_web::metrics_listener::start(metrics_addr, metrics_handle.clone()).map_err(
+                |source| StartupError::Bind {
+                    addr: metrics_addr,
+                    source,
+                },
+            )?;
         let state = web::Data::new(AppState {
             recorder,
             pool: pool.clone(),

@@ -25,7 +25,7 @@ pub async fn request_id(
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.path()
+        path = %crate::clip(request.path(), crate::ECHO_LIMIT)
     );
     let mut response = next.call(request).instrument(span).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -83,10 +83,9 @@ async fn receive(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<EventAnswer, ReceiveError> {
-    let provider = state
-        .providers
-        .get(name)
-        .ok_or_else(|| ReceiveError::UnknownProvider(name.to_owned()))?;
+    let provider = state.providers.get(name).ok_or_else(|| {
+        ReceiveError::UnknownProvider(inbox_web::clip(name, inbox_web::ECHO_LIMIT).into_owned())
+    })?;
     check_content_type(request)?;
     let body = read_body(request, payload, state.body_limit, state.request_timeout).await?;
     let verified = verify_signature(provider, request, &body, Utc::now().timestamp())?;

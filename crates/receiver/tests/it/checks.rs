@@ -31,6 +31,12 @@ async fn unknown_provider_is_404_whatever_the_body(app: TestApp) {
         assert_eq!(response.status, 404);
         assert_eq!(response.error_code(), "unknown_provider");
     }
+    // A long name is echoed only in part: one request cannot make a huge answer or log line.
+    let long = "n".repeat(5_000);
+    let response = app.post(&long, &[], b"{}").await;
+    assert_eq!(response.status, 404);
+    let message = response.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.len() < 400, "{} bytes", message.len());
     assert!(app.events().is_empty());
 }
 

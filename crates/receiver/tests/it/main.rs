@@ -11,6 +11,7 @@ mod cli;
 mod deadline;
 mod dedup;
 mod group_commit;
+mod hostile;
 mod logs;
 mod notify;
 mod openapi;
