@@ -35,7 +35,10 @@ async fn unknown_provider_is_404_whatever_the_body(app: TestApp) {
     let long = "n".repeat(5_000);
     let response = app.post(&long, &[], b"{}").await;
     assert_eq!(response.status, 404);
-    let message = response.json()["error"]["message"].as_str().unwrap().to_owned();
+    let message = response.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(message.len() < 400, "{} bytes", message.len());
     assert!(app.events().is_empty());
 }
