@@ -15,6 +15,7 @@ use crate::error::ApiError;
 pub enum List {
     Collections,
     Events,
+    Notifications,
 }
 
 impl List {
@@ -22,6 +23,7 @@ impl List {
         match self {
             List::Collections => "c1",
             List::Events => "e1",
+            List::Notifications => "n1",
         }
     }
 }
@@ -72,6 +74,7 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(decode(List::Collections, &text).unwrap(), cursor);
         assert!(decode(List::Events, &text).is_err());
+        assert!(decode(List::Notifications, &text).is_err());
         assert!(decode(List::Collections, "not-a-cursor").is_err());
         assert!(decode(List::Collections, "").is_err());
     }

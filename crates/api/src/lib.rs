@@ -1,7 +1,7 @@
 //! The host application's API: the service a payments team's own application calls to create
 //! the collections it expects to be paid, read their outcome, force a status (audited), and read
-//! or replay events, authenticated by bearer API keys with scopes. docs/host-api.md is the guide,
-//! docs/host-api.openapi.yaml the contract.
+//! or replay events and the notifications sent to it, authenticated by bearer API keys with
+//! scopes. docs/host-api.md is the guide, docs/host-api.openapi.yaml the contract.
 //!
 //! Errors: handlers return [`error::ApiError`], which maps each refusal to its status and code;
 //! storage failures arrive as `persistence::StoreError` and become 503 (never a 4xx or a 500).

@@ -13,7 +13,7 @@ use persistence::{build_pool, DbPool, StoreError};
 
 use crate::auth::Keys;
 use crate::error::ApiError;
-use crate::routes::{collections, events};
+use crate::routes::{collections, events, notifications};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -99,6 +99,17 @@ impl Application {
                         .service(resource("/events/{id}").route(web::get().to(events::show)))
                         .service(
                             resource("/events/{id}/replay").route(web::post().to(events::replay)),
+                        )
+                        .service(
+                            resource("/notifications").route(web::get().to(notifications::list)),
+                        )
+                        .service(
+                            resource("/notifications/{id}")
+                                .route(web::get().to(notifications::show)),
+                        )
+                        .service(
+                            resource("/notifications/{id}/replay")
+                                .route(web::post().to(notifications::replay)),
                         ),
                 )
                 .route("/healthz", web::get().to(inbox_web::health::healthz))

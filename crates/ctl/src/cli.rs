@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "inboxctl",
     version,
-    about = "Operate webhook-inbox: migrations, collections, events, stats, purge, send.",
+    about = "Operate webhook-inbox: migrations, collections, events, notifications, stats, purge, \
+             send, listen.",
     after_help = "Exit codes: 0 done; 1 the operation failed (not found, refused, non-2xx answer); \
                   2 bad arguments or configuration; 3 the database is unavailable."
 )]
@@ -37,6 +38,9 @@ pub enum Command {
     /// Recorded webhook deliveries.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// What the host application is told (the outbox), and its delivery.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Counts by status, duplicates suppressed, decisions by outcome, oldest pending age.
     Stats,
     /// Delete PROCESSED and FAILED events received before a cutoff, in batches.
@@ -63,6 +67,23 @@ pub enum Command {
         /// Timeouts: 5 s to connect (TLS included), 30 s in all.
         #[arg(long)]
         url: Option<String>,
+    },
+    /// A local endpoint for notifications, to see the whole loop on one machine (for local use).
+    ///
+    /// Verifies each POST's Standard Webhooks signature, prints it and answers 204; 401 when the
+    /// signature is missing, wrong or expired. Runs until Ctrl-C. Notifications print on stdout,
+    /// the rest on stderr.
+    Listen {
+        /// Port to listen on; 0 picks a free one (printed on start).
+        #[arg(long)]
+        port: u16,
+        /// NAME of the environment variable holding the whsec_ secret, as in `[notify] secrets`;
+        /// give it twice during a rotation (either secret is accepted).
+        #[arg(long, value_name = "VAR", required = true)]
+        secret_env: Vec<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
     },
 }
 
@@ -135,4 +156,23 @@ pub enum EventsCommand {
         #[arg(long)]
         actor: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Notifications, newest first, with their delivery state.
+    List {
+        /// PENDING, DELIVERED or FAILED.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only the notifications of this collection.
+        #[arg(long)]
+        request_ref: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
+    /// One notification, body included.
+    Show { id: uuid::Uuid },
+    /// Send a FAILED or DELIVERED notification again: PENDING, due now, attempts from zero.
+    Replay { id: uuid::Uuid },
 }

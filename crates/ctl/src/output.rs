@@ -1,7 +1,7 @@
 //! Printing results: JSON with `--json`, else short aligned text.
 
 use chrono::{DateTime, Utc};
-use persistence::{Collection, Transition, WebhookEvent};
+use persistence::{Collection, NotificationEntry, Transition, WebhookEvent};
 use serde::Serialize;
 
 use crate::error::CtlError;
@@ -95,4 +95,42 @@ pub fn event(e: &WebhookEvent) {
             .unwrap_or_else(|| "-".to_owned())
     );
     println!("payload          {}", e.payload);
+}
+
+pub fn notification_line(entry: &NotificationEntry) {
+    let n = &entry.notification;
+    println!(
+        "{}  {:<9}  {:<26}  attempts={:<2}  {}  request_ref={}  version={}{}",
+        n.id,
+        n.status,
+        n.kind,
+        n.attempts,
+        time(&n.created_at),
+        entry.request_ref,
+        n.payload["data"]["version"],
+        n.last_error
+            .as_deref()
+            .map(|err| format!("  error={err}"))
+            .unwrap_or_default()
+    );
+}
+
+pub fn notification(entry: &NotificationEntry) {
+    let n = &entry.notification;
+    println!("id               {}", n.id);
+    println!("type             {}", n.kind);
+    println!("status           {}", n.status);
+    println!("request_ref      {}", entry.request_ref);
+    println!("attempts         {}", n.attempts);
+    println!("next_attempt_at  {}", time(&n.next_attempt_at));
+    println!("last_error       {}", or_dash(&n.last_error));
+    println!(
+        "delivered_at     {}",
+        n.delivered_at
+            .as_ref()
+            .map(time)
+            .unwrap_or_else(|| "-".to_owned())
+    );
+    println!("created_at       {}", time(&n.created_at));
+    println!("body             {}", n.payload);
 }

@@ -35,9 +35,13 @@ pub use models::events::{
     record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent,
     NEW_EVENTS_CHANNEL,
 };
+pub use models::notification_admin::{
+    find_notification, list_notifications, NotificationEntry, NotificationQuery,
+};
 pub use models::notifications::{
     claim_notifications, mark_delivered, mark_undelivered, notifications_of, oldest_undelivered,
-    replay_notification, ChangeData, Notification, NotificationType, COLLECTIONS_CHANNEL,
+    replay_notification, ChangeData, Notification, NotificationStatus, NotificationType,
+    COLLECTIONS_CHANNEL,
 };
 pub use models::pages::{
     list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,

@@ -1,2 +1,3 @@
 pub mod collections;
 pub mod events;
+pub mod notifications;

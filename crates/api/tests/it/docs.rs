@@ -69,4 +69,16 @@ async fn the_curl_examples_of_the_guide_run() {
         outputs.iter().any(|o| o.contains(r#""replayed":0"#)),
         "{outputs:?}"
     );
+    // The override's notification: listed, read, and (pending still) not replayed.
+    let told = outputs
+        .iter()
+        .filter(|o| o.contains(r#""type":"collection.succeeded""#))
+        .count();
+    assert_eq!(told, 2, "{outputs:?}");
+    assert!(
+        outputs
+            .last()
+            .is_some_and(|o| o.contains(r#""replayed":false"#)),
+        "{outputs:?}"
+    );
 }

@@ -9,5 +9,6 @@ mod auth;
 mod collections;
 mod docs;
 mod events;
+mod notifications;
 mod openapi;
 mod outage;

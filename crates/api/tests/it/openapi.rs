@@ -7,7 +7,7 @@ use api::error::ApiError;
 use serde_json::json;
 use serde_yaml::Value;
 
-use crate::helpers::{spawn_api, Backend, APP_KEY, READER_KEY};
+use crate::helpers::{spawn_api, Backend, APP_KEY, OPS_KEY, READER_KEY};
 
 fn document() -> Value {
     let path = concat!(
@@ -77,6 +77,21 @@ async fn the_document_matches_the_app() {
             "post",
             set(&["200", "202", "401", "403", "404", "503"]),
         ),
+        (
+            "/v1/notifications",
+            "get",
+            set(&["200", "401", "403", "422", "503"]),
+        ),
+        (
+            "/v1/notifications/{id}",
+            "get",
+            set(&["200", "401", "403", "404", "503"]),
+        ),
+        (
+            "/v1/notifications/{id}/replay",
+            "post",
+            set(&["200", "202", "401", "403", "404", "503"]),
+        ),
         ("/healthz", "get", set(&["200"])),
         ("/readyz", "get", set(&["200", "503"])),
     ];
@@ -141,4 +156,31 @@ async fn the_document_matches_the_app() {
     let page = api.call("GET", "/v1/events", Some(READER_KEY), None).await;
     let keys: BTreeSet<String> = page.body.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, set(&["data", "has_more", "next_cursor"]));
+    // So has a notification (an override writes one).
+    let forced = json!({"status": "SUCCESS", "reason": "openapi"});
+    let overridden = api
+        .call(
+            "POST",
+            "/v1/collections/REQ-doc/status",
+            Some(OPS_KEY),
+            Some(forced),
+        )
+        .await;
+    assert_eq!(overridden.status, 200);
+    let page = api
+        .call("GET", "/v1/notifications", Some(READER_KEY), None)
+        .await;
+    let required: BTreeSet<String> = doc["components"]["schemas"]["Notification"]["required"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let sent: BTreeSet<String> = page.body["data"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(sent, required);
 }

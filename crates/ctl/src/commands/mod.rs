@@ -2,7 +2,9 @@
 
 mod collections;
 mod events;
+mod listen;
 mod maintenance;
+mod notifications;
 mod send;
 
 use crate::cli::{Cli, Command};
@@ -15,6 +17,7 @@ pub fn run(cli: Cli) -> Result<(), CtlError> {
         Command::Migrate { check } => maintenance::migrate(&ctx, check),
         Command::Collections(command) => collections::run(&ctx, command),
         Command::Events(command) => events::run(&ctx, command),
+        Command::Notifications(command) => notifications::run(&ctx, command),
         Command::Stats => maintenance::stats(&ctx),
         Command::Purge {
             older_than,
@@ -26,5 +29,10 @@ pub fn run(cli: Cli) -> Result<(), CtlError> {
             file,
             url,
         } => send::send(&ctx, &provider, &file, url.as_deref()),
+        Command::Listen {
+            port,
+            secret_env,
+            bind,
+        } => listen::listen(bind, port, &secret_env, ctx.json),
     }
 }

@@ -6,6 +6,8 @@ mod helpers;
 mod cli;
 mod collections;
 mod events;
+mod listen;
+mod notifications;
 mod outcomes;
 mod purge;
 mod quickstart;

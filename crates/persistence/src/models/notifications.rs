@@ -3,6 +3,9 @@
 //! so a change is never told without having happened and never happens without being told. The
 //! dispatcher delivers them to the host application, in order per collection.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::{CollectionStatus, Decision, Outcome};
@@ -19,6 +22,50 @@ use crate::types::{SqlJson, SqlTime, SqlUuid};
 /// The PostgreSQL channel told of each notification on commit, for applications that listen
 /// instead of taking deliveries: payload `{"id","request_ref","status"}`.
 pub const COLLECTIONS_CHANNEL: &str = "webhook_inbox_collections";
+
+/// Where a notification is in its delivery: `Pending` until the endpoint answers 2xx
+/// (`Delivered`) or the attempts run out (`Failed`); a replay makes it `Pending` again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl NotificationStatus {
+    pub const ALL: [NotificationStatus; 3] = [
+        NotificationStatus::Pending,
+        NotificationStatus::Delivered,
+        NotificationStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "PENDING",
+            NotificationStatus::Delivered => "DELIVERED",
+            NotificationStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl fmt::Display for NotificationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NotificationStatus {
+    type Err = String;
+
+    /// Case-insensitive, as operators and query strings write it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NotificationStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown notification status {s:?}"))
+    }
+}
 
 /// What a notification says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,7 +177,7 @@ pub(crate) fn write_notifications(
             transition_id: n.transition_id,
             kind: n.kind.as_str(),
             payload: SqlJson(n.body()),
-            status: "PENDING",
+            status: PENDING,
             attempts: 0,
             next_attempt_at: SqlTime(now),
             created_at: SqlTime(now),
@@ -176,6 +223,7 @@ pub struct Notification {
     #[serde(rename = "type")]
     pub kind: String,
     pub payload: Value,
+    /// `PENDING`, `DELIVERED` or `FAILED`: [`NotificationStatus::as_str`].
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -248,7 +296,7 @@ pub fn claim_notifications(
     })
 }
 
-const PENDING: &str = "PENDING";
+const PENDING: &str = NotificationStatus::Pending.as_str();
 
 /// The endpoint answered 2xx.
 pub fn mark_delivered(
@@ -258,7 +306,7 @@ pub fn mark_delivered(
 ) -> Result<(), StoreError> {
     diesel::update(notifications::table.filter(notifications::id.eq(SqlUuid(id))))
         .set((
-            notifications::status.eq("DELIVERED"),
+            notifications::status.eq(NotificationStatus::Delivered.as_str()),
             notifications::delivered_at.eq(SqlTime(now)),
             notifications::last_error.eq(None::<String>),
         ))
@@ -283,7 +331,7 @@ pub fn mark_undelivered(
             .execute(conn)?,
         None => diesel::update(target)
             .set((
-                notifications::status.eq("FAILED"),
+                notifications::status.eq(NotificationStatus::Failed.as_str()),
                 notifications::last_error.eq(error),
             ))
             .execute(conn)?,

@@ -10,6 +10,7 @@ mod apply_batch;
 mod collections;
 mod events;
 mod migrations;
+mod notification_admin;
 mod outbox;
 mod pages;
 mod pool;

@@ -1,0 +1,83 @@
+//! Reading the outbox for operators and the host API: notifications newest first in keyset pages
+//! (`created_at`, then `id`, descending), or one by id, each with its collection's `request_ref`.
+//! Read only: delivery state changes belong to the dispatcher and to `replay_notification`.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::connection::DbConnection;
+use crate::error::StoreError;
+use crate::models::notifications::{Notification, NotificationStatus};
+use crate::models::pages::Cursor;
+use crate::schema::{collections, notifications};
+use crate::types::{SqlTime, SqlUuid};
+
+/// A notification with the reference of the collection it tells about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationEntry {
+    #[serde(flatten)]
+    pub notification: Notification,
+    pub request_ref: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotificationQuery<'a> {
+    pub status: Option<NotificationStatus>,
+    /// Only the notifications of this collection.
+    pub request_ref: Option<&'a str>,
+    /// Only notifications before this position (the list runs newest first).
+    pub before: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// Up to `limit` notifications, newest first. `created_at` never changes, so a reader that
+/// follows the cursors never sees one twice; those written meanwhile are before its first page.
+pub fn list_notifications(
+    conn: &mut DbConnection,
+    query: &NotificationQuery<'_>,
+) -> Result<Vec<NotificationEntry>, StoreError> {
+    let mut rows = notifications::table
+        .inner_join(collections::table)
+        .select((Notification::as_select(), collections::request_ref))
+        .order((notifications::created_at.desc(), notifications::id.desc()))
+        .limit(query.limit)
+        .into_boxed();
+    if let Some(status) = query.status {
+        rows = rows.filter(notifications::status.eq(status.as_str()));
+    }
+    if let Some(reference) = query.request_ref {
+        rows = rows.filter(collections::request_ref.eq(reference.to_owned()));
+    }
+    if let Some(Cursor { at, id }) = query.before {
+        rows = rows.filter(
+            notifications::created_at
+                .lt(SqlTime(at))
+                .or(notifications::created_at
+                    .eq(SqlTime(at))
+                    .and(notifications::id.lt(SqlUuid(id)))),
+        );
+    }
+    let rows: Vec<(Notification, String)> = rows.load(conn)?;
+    Ok(rows.into_iter().map(entry).collect())
+}
+
+pub fn find_notification(
+    conn: &mut DbConnection,
+    id: Uuid,
+) -> Result<Option<NotificationEntry>, StoreError> {
+    let row: Option<(Notification, String)> = notifications::table
+        .inner_join(collections::table)
+        .filter(notifications::id.eq(SqlUuid(id)))
+        .select((Notification::as_select(), collections::request_ref))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(entry))
+}
+
+fn entry((notification, request_ref): (Notification, String)) -> NotificationEntry {
+    NotificationEntry {
+        notification,
+        request_ref,
+    }
+}
