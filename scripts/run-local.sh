@@ -2,7 +2,8 @@
 # Starts the receiver, the processor and the host API (`api`) with config/dev.toml; Ctrl-C stops
 # all three. Used by `make run` (SQLite, nothing else needed) and `make run-pg` (DATABASE_URL,
 # REDIS_URL). The API's key is DEMO_API_KEY: a random one unless it is set, kept in
-# var/demo-api-key so that another shell (and the next run) can read it.
+# var/demo-api-key so that another shell (and the next run) can read it. The processor signs its
+# notifications with DEMO_NOTIFY_SECRET for `inboxctl listen` on port 8090 ([notify]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,11 @@ CONFIG=${CONFIG:-config/dev.toml}
 API=http://127.0.0.1:8081
 KEY_FILE=var/demo-api-key
 export DEMO_WEBHOOK_SECRET=${DEMO_WEBHOOK_SECRET:-demo-secret-change-me}
+# Fixed, like the provider's demo secret above and unlike the API key: it only signs what one
+# local process posts to another on 127.0.0.1, and a known value lets `inboxctl listen` start in
+# another shell before or after this script, with no file to read. (base64 of
+# "webhook-inbox-demo-notify-secret")
+export DEMO_NOTIFY_SECRET=${DEMO_NOTIFY_SECRET:-whsec_d2ViaG9vay1pbmJveC1kZW1vLW5vdGlmeS1zZWNyZXQ=}
 mkdir -p var
 
 # The key config/dev.toml names ([api.keys.demo]): the one given, else the last run's, else 32
@@ -77,7 +83,12 @@ Database: ${DATABASE_URL:-sqlite://var/inbox.db}   Redis: ${REDIS_URL:-none (dat
 API key "demo" (scopes read, write, admin; saved in $KEY_FILE):
   $DEMO_API_KEY
 
-Next, in another shell (the API's every call: docs/host-api.md):
+The processor notifies http://127.0.0.1:8090/ of each change ([notify]); see each notification,
+verified, in another shell (docs/notifications.md):
+  export DEMO_NOTIFY_SECRET=$DEMO_NOTIFY_SECRET
+  $ctl listen --port 8090 --secret-env DEMO_NOTIFY_SECRET
+
+Then, in a third shell (the API's every call: docs/host-api.md):
   export API=$API KEY=$DEMO_API_KEY
   export DEMO_WEBHOOK_SECRET=$DEMO_WEBHOOK_SECRET${DATABASE_URL:+ DATABASE_URL=$DATABASE_URL}
   curl -fsS -X POST "\$API/v1/collections" -H "Authorization: Bearer \$KEY" \\

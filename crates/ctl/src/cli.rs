@@ -43,12 +43,14 @@ pub enum Command {
     Notifications(NotificationsCommand),
     /// Counts by status, duplicates suppressed, decisions by outcome, oldest pending age.
     Stats,
-    /// Delete PROCESSED and FAILED events received before a cutoff, in batches.
+    /// Delete PROCESSED and FAILED events received before a cutoff, then DELIVERED and FAILED
+    /// notifications created before it, in batches (never RECEIVED events or PENDING
+    /// notifications).
     Purge {
-        /// Age of the newest event to delete: e.g. 90d, 12h, 30m.
+        /// Age of the newest event or notification to delete: e.g. 90d, 12h, 30m.
         #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
         older_than: chrono::TimeDelta,
-        /// Events deleted per transaction.
+        /// Rows deleted per transaction (events, then notifications).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
         batch_size: i64,
         /// Count what would be deleted, delete nothing.

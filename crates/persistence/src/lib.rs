@@ -36,7 +36,8 @@ pub use models::events::{
     NEW_EVENTS_CHANNEL,
 };
 pub use models::notification_admin::{
-    find_notification, list_notifications, NotificationEntry, NotificationQuery,
+    count_purgeable_notifications, find_notification, list_notifications,
+    purge_notifications_batch, NotificationEntry, NotificationQuery,
 };
 pub use models::notifications::{
     claim_notifications, mark_delivered, mark_undelivered, notifications_of, oldest_undelivered,

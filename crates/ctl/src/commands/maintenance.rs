@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use chrono::TimeDelta;
 use persistence::migrate::pending_migrations;
-use persistence::{count_purgeable, now, purge_batch, run_migrations, stats as read_stats};
+use persistence::{
+    count_purgeable, count_purgeable_notifications, now, purge_batch, purge_notifications_batch,
+    run_migrations, stats as read_stats,
+};
 use serde_json::json;
 
 use crate::context::Context;
@@ -94,6 +97,9 @@ pub fn stats(ctx: &Context) -> Result<(), CtlError> {
     Ok(())
 }
 
+/// Deletes finished events (PROCESSED, FAILED) received before the cutoff, then finished
+/// notifications (DELIVERED, FAILED) created before it, each in batches of its own short
+/// transactions. What is still owed (a RECEIVED event, a PENDING notification) is never deleted.
 pub fn purge(
     ctx: &Context,
     older_than: TimeDelta,
@@ -102,45 +108,64 @@ pub fn purge(
 ) -> Result<(), CtlError> {
     let cutoff = now() - older_than;
     let mut conn = ctx.connect()?;
-    let total = count_purgeable(&mut conn, cutoff)?;
-    if dry_run || total == 0 {
-        let verb = if dry_run {
-            "would delete"
-        } else {
-            "nothing to delete:"
-        };
-        if ctx.json {
-            return output::json(&json!({"cutoff": cutoff, "purgeable": total, "deleted": 0}));
-        }
-        println!(
-            "{verb} {total} processed/failed events received before {}",
-            output::time(&cutoff)
-        );
-        return Ok(());
-    }
+    let events = count_purgeable(&mut conn, cutoff)?;
+    let notifications = count_purgeable_notifications(&mut conn, cutoff)?;
     let started = Instant::now();
+    let (mut events_deleted, mut notifications_deleted) = (0, 0);
+    if !dry_run {
+        events_deleted = purge_in_batches("events", events, &started, || {
+            purge_batch(&mut conn, cutoff, batch)
+        })?;
+        notifications_deleted = purge_in_batches("notifications", notifications, &started, || {
+            purge_notifications_batch(&mut conn, cutoff, batch)
+        })?;
+    }
+    if ctx.json {
+        return output::json(&json!({
+            "cutoff": cutoff,
+            "dry_run": dry_run,
+            "events": {"purgeable": events, "deleted": events_deleted},
+            "notifications": {"purgeable": notifications, "deleted": notifications_deleted},
+        }));
+    }
+    let what = |events, notifications| {
+        format!(
+            "{events} processed/failed events and {notifications} delivered/failed notifications \
+             from before {}",
+            output::time(&cutoff)
+        )
+    };
+    if dry_run {
+        println!("would delete {}", what(events, notifications));
+    } else {
+        println!(
+            "deleted {} in {:.1} s",
+            what(events_deleted as i64, notifications_deleted as i64),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Calls `batch` until it deletes nothing; returns how many rows went. A progress line per batch
+/// on stderr, so that --json output on stdout stays parseable.
+fn purge_in_batches(
+    what: &str,
+    total: i64,
+    started: &Instant,
+    mut batch: impl FnMut() -> Result<usize, persistence::StoreError>,
+) -> Result<usize, CtlError> {
     let mut deleted = 0usize;
     loop {
-        let n = purge_batch(&mut conn, cutoff, batch)?;
+        let n = batch()?;
         if n == 0 {
-            break;
+            return Ok(deleted);
         }
         deleted += n;
-        // Progress on stderr, so that --json output on stdout stays parseable.
         eprintln!(
-            "purged {deleted}/{total} events ({:.0}%), {:.1} s",
+            "purged {deleted}/{total} {what} ({:.0}%), {:.1} s",
             100.0 * deleted as f64 / total.max(1) as f64,
             started.elapsed().as_secs_f64()
         );
-    }
-    if ctx.json {
-        output::json(&json!({"cutoff": cutoff, "purgeable": total, "deleted": deleted}))
-    } else {
-        println!(
-            "deleted {deleted} processed/failed events received before {} in {:.1} s",
-            output::time(&cutoff),
-            started.elapsed().as_secs_f64()
-        );
-        Ok(())
     }
 }

@@ -1,8 +1,11 @@
 //! Running the `inboxctl` binary against a database of the test's own, configured through a
 //! TOML file and `INBOX__DATABASE__URL` as an operator would.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 use persistence::connection::{DatabaseUrl, DbConnection, SqliteOptions};
 use test_support::PgSchema;
@@ -127,5 +130,42 @@ impl Ctl {
             SqliteOptions::default(),
         )
         .unwrap()
+    }
+}
+
+/// The lines of a child's output stream, as they come, on a channel (read by a thread).
+pub fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// The next line holding `containing`, within 20 s.
+pub fn next_line(lines: &Receiver<String>, containing: &str) -> String {
+    try_next_line(lines, containing, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no line with {containing:?} within 20 s"))
+}
+
+/// The next line holding `containing`, or `None` when none came `within` (or the stream ended).
+pub fn try_next_line(
+    lines: &Receiver<String>,
+    containing: &str,
+    within: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(containing) => return Some(line),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
     }
 }

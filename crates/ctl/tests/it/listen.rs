@@ -3,16 +3,15 @@
 //! to dispatcher to `listen`, replay included.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use domain::signature::{self, Scheme, SigningSecret};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::Ctl;
+use crate::helpers::{lines, next_line, Ctl};
 
 /// `whsec_` + base64 of 32 bytes, as Standard Webhooks libraries make them.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8OyvpbpvY1o=";
@@ -78,32 +77,6 @@ impl Drop for Listening {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receive
-}
-
-/// The next line holding `containing`, within 20 s.
-fn next_line(lines: &Receiver<String>, containing: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(containing) => return line,
-            Ok(_) => continue,
-            Err(e) => panic!("no line with {containing:?}: {e}"),
-        }
     }
 }
 

@@ -1,8 +1,9 @@
-//! Purging 100,000 old events: in batches, with progress, leaving RECEIVED and recent events.
+//! Purging 100,000 old events and the old finished notifications: in batches, with progress,
+//! leaving RECEIVED events, PENDING notifications and recent ones of both.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use persistence::schema::webhook_events;
+use persistence::schema::{collections, notifications, webhook_events};
 
 use crate::helpers::Ctl;
 
@@ -54,6 +55,42 @@ fn fill(ctl: &Ctl) {
         persistence::record_event(&mut conn, &new).unwrap();
         persistence::mark_failed(&mut conn, new.id, "x", persistence::now()).unwrap();
     }
+    fill_notifications(ctl, &mut conn);
+}
+
+/// One notification per collection, each by an operator's change: old ones DELIVERED, FAILED
+/// and PENDING, and a recent DELIVERED one. Only the first two kinds may go.
+const NOTIFIED: [(&str, &str); 5] = [
+    ("OLD-1", "DELIVERED"),
+    ("OLD-2", "FAILED"),
+    ("OLD-3", "DELIVERED"),
+    ("OLD-PENDING", "PENDING"),
+    ("RECENT", "DELIVERED"),
+];
+
+fn fill_notifications(ctl: &Ctl, conn: &mut persistence::DbConnection) {
+    for (reference, fate) in NOTIFIED {
+        ctl.run(&["collections", "create", "--request-ref", reference])
+            .ok();
+        ctl.run(&["collections", "set-status", reference, "SUCCESS"])
+            .ok();
+        let id: uuid::Uuid = notifications::table
+            .inner_join(collections::table)
+            .filter(collections::request_ref.eq(reference))
+            .select(notifications::id)
+            .first(conn)
+            .unwrap();
+        match fate {
+            "DELIVERED" => persistence::mark_delivered(conn, id, persistence::now()).unwrap(),
+            "FAILED" => persistence::mark_undelivered(conn, id, "HTTP 500", None).unwrap(),
+            _ => {}
+        }
+    }
+    conn.batch_execute(
+        "UPDATE notifications SET created_at = '2020-01-01 00:00:00.000000'
+         WHERE collection_id IN (SELECT id FROM collections WHERE request_ref LIKE 'OLD-%')",
+    )
+    .unwrap();
 }
 
 fn purge_and_check(ctl: Ctl) {
@@ -62,33 +99,63 @@ fn purge_and_check(ctl: Ctl) {
         .run(&["--json", "purge", "--older-than", "30d", "--dry-run"])
         .ok()
         .json();
-    assert_eq!(dry["purgeable"], OLD_FINISHED);
+    assert_eq!(dry["events"]["purgeable"], OLD_FINISHED, "{dry}");
+    assert_eq!(dry["events"]["deleted"], 0, "{dry}");
+    assert_eq!(dry["notifications"]["purgeable"], 3, "{dry}");
+    assert_eq!(dry["notifications"]["deleted"], 0, "{dry}");
+    let dry_text = ctl
+        .run(&["purge", "--older-than", "30d", "--dry-run"])
+        .ok()
+        .stdout;
+    assert!(
+        dry_text.starts_with(
+            "would delete 100000 processed/failed events and 3 delivered/failed notifications \
+             from before "
+        ),
+        "{dry_text}"
+    );
 
     let run = ctl
         .run(&["purge", "--older-than", "30d", "--batch-size", "5000"])
         .ok();
-    let progress: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("purged "))
-        .collect();
+    let progress = |what: &str| -> Vec<String> {
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("purged ") && l.contains(what))
+            .map(str::to_owned)
+            .collect()
+    };
+    let events = progress(" events ");
     assert_eq!(
-        progress.len(),
+        events.len(),
         20,
         "one progress line per batch: {}",
         run.stderr
     );
     assert!(
-        progress[0].starts_with("purged 5000/100000 events (5%)"),
+        events[0].starts_with("purged 5000/100000 events (5%)"),
         "{}",
-        progress[0]
+        events[0]
     );
     assert!(
-        progress[19].starts_with("purged 100000/100000 events (100%)"),
+        events[19].starts_with("purged 100000/100000 events (100%)"),
         "{}",
-        progress[19]
+        events[19]
     );
-    assert!(run.stdout.contains("deleted 100000"), "{}", run.stdout);
+    let notified = progress(" notifications ");
+    assert_eq!(notified.len(), 1, "{}", run.stderr);
+    assert!(
+        notified[0].starts_with("purged 3/3 notifications (100%)"),
+        "{}",
+        notified[0]
+    );
+    assert!(
+        run.stdout.starts_with(
+            "deleted 100000 processed/failed events and 3 delivered/failed notifications"
+        ),
+        "{}",
+        run.stdout
+    );
 
     let mut conn = ctl.connect();
     let left: Vec<(String, String)> = webhook_events::table
@@ -108,6 +175,27 @@ fn purge_and_check(ctl: Ctl) {
             "recent-2"
         ]
     );
+    let notified: Vec<(String, String)> = notifications::table
+        .inner_join(collections::table)
+        .select((collections::request_ref, notifications::status))
+        .order(collections::request_ref.asc())
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        notified,
+        [
+            ("OLD-PENDING".to_owned(), "PENDING".to_owned()),
+            ("RECENT".to_owned(), "DELIVERED".to_owned())
+        ]
+    );
+
+    // Nothing left to purge: a second run deletes nothing, and says so.
+    let again = ctl
+        .run(&["--json", "purge", "--older-than", "30d"])
+        .ok()
+        .json();
+    assert_eq!(again["events"]["deleted"], 0, "{again}");
+    assert_eq!(again["notifications"]["deleted"], 0, "{again}");
 }
 
 #[test]

@@ -1,14 +1,24 @@
 //! The README's quick start, run from the README itself on SQLite: the receiver, the processor
-//! and the host API running; the application's part through the API with `curl`, the provider's
-//! with `inboxctl send`, each command as the README's block writes it (only the addresses, the
-//! configuration file and the key are the test's own). Also replaying a FAILED event once its
-//! collection exists. The processor is drained with `run_until_idle`, so nothing here waits on a
-//! clock.
+//! and the host API running; the application's endpoint played by `inboxctl listen`, started by
+//! the shell from the README's block; the application's part through the API with `curl`, the
+//! provider's with `inboxctl send`, each command as the README's blocks write it (only the
+//! addresses, the configuration file, the key and listen's port are the test's own). The
+//! processor notifies `listen` with `config/dev.toml`'s `[notify]` and the secret
+//! `scripts/run-local.sh` gives it. Also replaying a FAILED event once its collection exists.
+//! Events are drained with `run_until_idle`; only the notification is waited for.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::helpers::Ctl;
+use domain::signature::SigningSecret;
+use inbox_config::NotifySettings;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{lines, try_next_line, Ctl};
 
 const SECRET: &str = "demo-secret-change-me";
 /// The material of the test's `demo` API key (every scope, as config/dev.toml's).
@@ -19,13 +29,15 @@ const README_INBOXCTL: &str = "target/debug/inboxctl --config config/dev.toml ";
 
 struct Services {
     ctl: Ctl,
-    processor: processor::Processor,
+    /// Shared so that, once the events are drained, it can `run` and deliver notifications.
+    processor: Arc<processor::Processor>,
     url: String,
     /// The API's base URL, the README's `$API`.
     api: String,
 }
 
-async fn start() -> Services {
+/// The services, the processor notifying as `notify` says (signing with `secrets`) when given.
+async fn start(notify: Option<(NotifySettings, Vec<SigningSecret>)>) -> Services {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("inbox.db").display());
     // As config/dev.toml, on free ports, and failing an event at its first transient failure.
@@ -58,10 +70,20 @@ async fn start() -> Services {
         .unwrap();
     let api_url = format!("http://127.0.0.1:{}", api.port());
     tokio::spawn(api.run_until_stopped());
-    let (processor, _metrics) = processor::Processor::build(loaded.settings).await.unwrap();
+    let mut settings = loaded.settings;
+    let secrets = match notify {
+        Some((notify, secrets)) => {
+            settings.notify = notify;
+            secrets
+        }
+        None => Vec::new(),
+    };
+    let (processor, _metrics) = processor::Processor::build_with(settings, secrets)
+        .await
+        .unwrap();
     Services {
         ctl,
-        processor,
+        processor: Arc::new(processor),
         url,
         api: api_url,
     }
@@ -134,22 +156,29 @@ impl Services {
     }
 }
 
-/// The commands of the quick start's block that calls the API, continuation lines joined.
-fn readme_quick_start() -> Vec<String> {
+/// The README's Quick start section.
+fn readme_quick_start_section() -> String {
     let readme = std::fs::read_to_string(Path::new(REPOSITORY).join("README.md")).unwrap();
     let start = readme
         .find("## Quick start\n")
         .expect("README has a Quick start");
     let section = &readme[start..];
-    let section = &section[..section[3..]
+    section[..section[3..]
         .find("\n## ")
-        .map_or(section.len(), |end| end + 3)];
+        .map_or(section.len(), |end| end + 3)]
+        .to_owned()
+}
+
+/// The commands of the quick start's first ```sh block holding `holding`, continuation lines
+/// joined.
+fn readme_block(holding: &str) -> Vec<String> {
+    let section = readme_quick_start_section();
     let block = section
         .split("```sh\n")
         .skip(1)
         .map(|block| block.split("```").next().unwrap())
-        .find(|block| block.contains("curl"))
-        .expect("the quick start has a ```sh block calling the API with curl");
+        .find(|block| block.contains(holding))
+        .unwrap_or_else(|| panic!("the quick start has no ```sh block with {holding:?}"));
     block
         .replace("\\\n", " ")
         .lines()
@@ -159,16 +188,146 @@ fn readme_quick_start() -> Vec<String> {
         .collect()
 }
 
+/// The default `scripts/run-local.sh` gives `var` (`export VAR=${VAR:-default}`).
+fn run_local_default(var: &str) -> String {
+    let script =
+        std::fs::read_to_string(Path::new(REPOSITORY).join("scripts/run-local.sh")).unwrap();
+    let prefix = format!("export {var}=${{{var}:-");
+    script
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&prefix)?
+                .strip_suffix('}')
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("scripts/run-local.sh does not give {var} a default"))
+}
+
+/// `config/dev.toml`'s `[notify]`: what `make run`'s processor notifies with.
+fn dev_notify() -> NotifySettings {
+    let dev = Path::new(REPOSITORY).join("config/dev.toml");
+    let (settings, _) =
+        inbox_config::load_settings_from(Some(&dev), &HashMap::<String, String>::new()).unwrap();
+    settings.notify
+}
+
+/// `inboxctl listen` as the README's block starts it, from the shell; killed on drop.
+struct Listening {
+    child: Child,
+    port: u16,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Listening {
+    /// Runs the README's listen block with `sh -e` from the repository's root: its `export`
+    /// line as written, then its `inboxctl` line, config/dev.toml included, with the test's
+    /// binary and `--port 0` for the README's port (returned beside it, to be checked against
+    /// `[notify] url`).
+    fn start(block: &[String]) -> (Listening, u16) {
+        let [export, listen] = block else {
+            panic!("expected the export line and the listen line, got {block:?}");
+        };
+        assert!(export.starts_with("export "), "{export}");
+        assert!(listen.starts_with(README_INBOXCTL), "{listen}");
+        let args = listen.strip_prefix("target/debug/inboxctl ").unwrap();
+        let mut args: Vec<&str> = args.split_whitespace().collect();
+        assert!(args.contains(&"listen"), "{listen}");
+        let at = args
+            .iter()
+            .position(|a| *a == "--port")
+            .unwrap_or_else(|| panic!("no --port in {listen}"));
+        let readme_port: u16 = args[at + 1].parse().unwrap();
+        args[at + 1] = "0";
+        let script = format!("{export}\nexec \"$INBOXCTL\" {}", args.join(" "));
+        let mut child = Command::new("sh")
+            .arg("-ec")
+            .arg(&script)
+            .current_dir(REPOSITORY)
+            .env("INBOXCTL", env!("CARGO_BIN_EXE_inboxctl"))
+            // The secret is the README's export's, never one the test runner happens to have.
+            .env_remove("DEMO_NOTIFY_SECRET")
+            .env_remove("INBOX_CONFIG")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let mut listening = Listening {
+            child,
+            port: 0,
+            stdout,
+            stderr,
+        };
+        // The banner, or why there is none (stderr up to its exit).
+        let (mut said, deadline) = (Vec::new(), Instant::now() + Duration::from_secs(20));
+        let banner = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match listening.stderr.recv_timeout(left) {
+                Ok(line) if line.contains("listening on http://127.0.0.1:") => break line,
+                Ok(line) => said.push(line),
+                Err(_) => panic!("{script}\ndid not start listening: {}", said.join("\n")),
+            }
+        };
+        listening.port = banner
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {banner:?}"));
+        (listening, readme_port)
+    }
+
+    /// What it said on stderr so far (refusals: a signature that does not verify).
+    fn errors(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_quick_start() {
-    let s = start().await;
+    // The application's endpoint first, as the README has it started in another shell.
+    let (listening, readme_port) = Listening::start(&readme_block(" listen "));
+    // The processor notifies as `make run`'s does: config/dev.toml's [notify], signed with the
+    // secret scripts/run-local.sh puts in the variable that [notify] names; only the port is
+    // listen's free one.
+    let mut notify = dev_notify();
+    let dev_url =
+        url::Url::parse(notify.endpoint().expect("config/dev.toml has [notify] url")).unwrap();
+    assert_eq!(
+        Some(readme_port),
+        dev_url.port(),
+        "the README's listen port is not config/dev.toml's [notify] url ({dev_url})"
+    );
+    let script_env: HashMap<String, String> = notify
+        .secrets
+        .iter()
+        .map(|var| (var.clone(), run_local_default(var)))
+        .collect();
+    let secrets = notify.resolve_secrets(&script_env).unwrap();
+    let mut url = dev_url;
+    url.set_port(Some(listening.port)).unwrap();
+    notify.url = Some(url.to_string());
+    let s = start(Some((notify, secrets))).await;
+
     let key_file = std::fs::read_to_string(Path::new(REPOSITORY).join("scripts/run-local.sh"))
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("KEY_FILE=").map(str::to_owned))
         .expect("scripts/run-local.sh names its KEY_FILE");
+    // What `make run` signs the provider's webhooks with.
+    assert_eq!(run_local_default("DEMO_WEBHOOK_SECRET"), SECRET);
     let (mut answers, mut processed) = (Vec::new(), 0);
-    for command in readme_quick_start() {
+    for command in readme_block("curl") {
         if let Some(exports) = command.strip_prefix("export ") {
             // The test's own addresses and key stand in; what the line reads must be what
             // `make run` writes and signs with.
@@ -223,11 +382,61 @@ async fn the_readme_quick_start() {
         .json();
     assert_eq!(shown["collection"]["status"], "SUCCESS");
     assert_eq!(shown["decisions"].as_array().unwrap().len(), 2);
+
+    // The processor, running as `make run`'s does, delivers the change's notification to
+    // `listen`, which prints it only if its signature verifies with the README's secret.
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let (processor, cancel) = (s.processor.clone(), cancel.clone());
+        async move { processor.run(cancel).await }
+    });
+    let printed = tokio::task::block_in_place(|| {
+        try_next_line(&listening.stdout, "", Duration::from_secs(20))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "listen printed no notification; it said: {}",
+            listening.errors()
+        )
+    });
+    let notifications = s
+        .inboxctl(&["--json", "notifications", "list"])
+        .await
+        .ok()
+        .json();
+    let [told] = notifications.as_array().unwrap().as_slice() else {
+        panic!("one notification (the success; the late PENDING changes nothing): {notifications}");
+    };
+    let fields: Vec<&str> = printed.split_whitespace().collect();
+    assert_eq!(fields.get(2).copied(), told["id"].as_str(), "{printed}");
+    assert_eq!(
+        &fields[3..],
+        [
+            "collection.succeeded",
+            "request_ref=REQ-1",
+            "status=SUCCESS",
+            "version=2"
+        ],
+        "{printed}"
+    );
+    // The README shows the same line (its time and webhook-id are examples).
+    let section = readme_quick_start_section();
+    let shown = section
+        .lines()
+        .find(|l| l.contains("  collection.succeeded  "))
+        .expect("the quick start shows what listen prints");
+    assert_eq!(
+        shown.split_whitespace().skip(3).collect::<Vec<_>>(),
+        &fields[3..],
+        "the README's listen line differs from what listen printed: {printed}"
+    );
+    cancel.cancel();
+    running.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_event_replayed_after_its_collection_exists_is_processed() {
-    let s = start().await;
+    let s = start(None).await;
     // No collection REQ-1 yet: the event fails (max_attempts = 1 in this configuration).
     let answer = s.send("payment-success.json").await.ok().stdout;
     let body: serde_json::Value = serde_json::from_str(answer.trim_start_matches("202 ")).unwrap();

@@ -1,12 +1,14 @@
-//! Reading the outbox for operators and the host API: notifications newest first in keyset pages
-//! (`created_at`, then `id`, descending), or one by id, each with its collection's `request_ref`.
-//! Read only: delivery state changes belong to the dispatcher and to `replay_notification`.
+//! Operator work on the outbox: notifications newest first in keyset pages (`created_at`, then
+//! `id`, descending), or one by id, each with its collection's `request_ref`; and purging old
+//! finished ones. Delivery state changes belong to the dispatcher and to `replay_notification`;
+//! a purge never touches a PENDING notification, which is still owed to the application.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::connection::DbConnection;
+use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::models::notifications::{Notification, NotificationStatus};
 use crate::models::pages::Cursor;
@@ -80,4 +82,44 @@ fn entry((notification, request_ref): (Notification, String)) -> NotificationEnt
         notification,
         request_ref,
     }
+}
+
+const PENDING: &str = NotificationStatus::Pending.as_str();
+
+/// Deletes up to `batch` DELIVERED or FAILED notifications created before `cutoff`; returns how
+/// many. Call it until it returns 0: short transactions keep the dispatchers moving during a large
+/// purge. The status is checked on the rows deleted as well as when the batch is chosen, so that
+/// one replayed in between (PENDING again) stays.
+pub fn purge_notifications_batch(
+    conn: &mut DbConnection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize, StoreError> {
+    let old = diesel::alias!(notifications as old);
+    let victims = old
+        .select(old.field(notifications::id))
+        .filter(old.field(notifications::status).ne(PENDING))
+        .filter(old.field(notifications::created_at).lt(SqlTime(cutoff)))
+        .limit(batch);
+    Ok(write_transaction(conn, |conn| {
+        diesel::delete(
+            notifications::table
+                .filter(notifications::id.eq_any(victims))
+                .filter(notifications::status.ne(PENDING)),
+        )
+        .execute(conn)
+    })?)
+}
+
+/// How many notifications a purge with this cutoff would delete (DELIVERED or FAILED, created
+/// before `cutoff`).
+pub fn count_purgeable_notifications(
+    conn: &mut DbConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(notifications::table
+        .filter(notifications::status.ne(PENDING))
+        .filter(notifications::created_at.lt(SqlTime(cutoff)))
+        .count()
+        .get_result(conn)?)
 }

@@ -1,12 +1,13 @@
-//! Reading the outbox: notifications newest first in keyset pages, filtered by status and by
-//! collection, one by id; each with its collection's request_ref.
+//! Operator work on the outbox: notifications newest first in keyset pages, filtered by status
+//! and by collection, one by id, each with its collection's request_ref; purging old finished
+//! ones in batches.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{Authority, CollectionStatus, Request};
 use persistence::{
-    create_collection, find_notification, list_notifications, mark_delivered, mark_undelivered,
-    notifications_of, now, replay_notification, Cursor, NewCollection, NotificationQuery,
-    NotificationStatus,
+    count_purgeable_notifications, create_collection, find_notification, list_notifications,
+    mark_delivered, mark_undelivered, notifications_of, now, purge_notifications_batch,
+    replay_notification, Cursor, NewCollection, NotificationQuery, NotificationStatus,
 };
 use uuid::Uuid;
 
@@ -15,6 +16,7 @@ use crate::helpers::TestDb;
 on_both_backends!(
     notifications_are_paged_newest_first_and_filtered,
     one_notification_is_found_with_its_reference,
+    purge_deletes_old_delivered_and_failed_notifications_in_batches,
 );
 
 /// An override of `reference` to `status` decided at `at`: one notification written at `at`.
@@ -192,4 +194,84 @@ fn one_notification_is_found_with_its_reference(db: TestDb) {
     assert_eq!(json["request_ref"], "REQ-1");
     assert_eq!(json["type"], "collection.succeeded");
     assert_eq!(json["payload"]["data"]["status"], "SUCCESS");
+}
+
+fn purge_deletes_old_delivered_and_failed_notifications_in_batches(db: TestDb) {
+    let old = now() - TimeDelta::days(40);
+    for reference in ["REQ-OLD", "REQ-OLD-PENDING", "REQ-NEW"] {
+        create_collection(&mut db.conn(), &NewCollection::initiated(reference), old).unwrap();
+    }
+    // 26 old ones, delivered and failed in turn; one of the failed is replayed (PENDING again).
+    for n in 0..26 {
+        override_to(
+            &db,
+            "REQ-OLD",
+            alternate(n),
+            old + TimeDelta::seconds(n as i64),
+        );
+    }
+    let finished = notifications_of(&mut db.conn(), find_collection_id(&db, "REQ-OLD")).unwrap();
+    assert_eq!(finished.len(), 26);
+    for (n, notification) in finished.iter().enumerate() {
+        if n % 2 == 0 {
+            mark_delivered(&mut db.conn(), notification.id, now()).unwrap();
+        } else {
+            mark_undelivered(&mut db.conn(), notification.id, "HTTP 500", None).unwrap();
+        }
+    }
+    let replayed = finished[1].id;
+    assert!(replay_notification(&mut db.conn(), replayed, now()).unwrap());
+    // Old and never delivered; recent and delivered: neither may go.
+    override_to(
+        &db,
+        "REQ-OLD-PENDING",
+        CollectionStatus::Success,
+        old + TimeDelta::minutes(1),
+    );
+    override_to(&db, "REQ-NEW", CollectionStatus::Success, now());
+    let recent = notifications_of(&mut db.conn(), find_collection_id(&db, "REQ-NEW")).unwrap();
+    mark_delivered(&mut db.conn(), recent[0].id, now()).unwrap();
+
+    let cutoff = now() - TimeDelta::days(30);
+    assert_eq!(
+        count_purgeable_notifications(&mut db.conn(), cutoff).unwrap(),
+        25
+    );
+    let mut batches = Vec::new();
+    loop {
+        let n = purge_notifications_batch(&mut db.conn(), cutoff, 10).unwrap();
+        if n == 0 {
+            break;
+        }
+        batches.push(n);
+    }
+    assert_eq!(batches, vec![10, 10, 5]);
+    assert_eq!(
+        count_purgeable_notifications(&mut db.conn(), cutoff).unwrap(),
+        0
+    );
+
+    let left: Vec<(String, String)> = list_notifications(
+        &mut db.conn(),
+        &NotificationQuery {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .map(|n| (n.request_ref, n.notification.status))
+    .collect();
+    assert_eq!(
+        left,
+        [
+            ("REQ-NEW".to_owned(), "DELIVERED".to_owned()),
+            ("REQ-OLD-PENDING".to_owned(), "PENDING".to_owned()),
+            ("REQ-OLD".to_owned(), "PENDING".to_owned()),
+        ],
+        "the recent one, the old undelivered one and the replayed one stay"
+    );
+    assert!(find_notification(&mut db.conn(), replayed)
+        .unwrap()
+        .is_some());
 }
