@@ -1,7 +1,8 @@
 # What scripts/bench.sh and scripts/bench-scale.sh share (sourced, not run): settings, the build,
 # the services' configuration, starting and stopping them, and the P1 and P2 phases, so that both
 # measure exactly the same thing. The caller sets RECEIVER_PORT and TAG (prefix of the config and
-# log files) before sourcing, so the two can run side by side.
+# log files) before sourcing, so the two can run side by side; the api service listens on the
+# port after RECEIVER_PORT.
 # shellcheck shell=bash
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit
@@ -16,11 +17,13 @@ P1_EVENTS=${P1_EVENTS:-60000}
 P2_EVENTS=${P2_EVENTS:-100000}
 P1_DRAIN_TIMEOUT=${P1_DRAIN_TIMEOUT:-180}
 P2_DRAIN_TIMEOUT=${P2_DRAIN_TIMEOUT:-240}
+API_PORT=$((RECEIVER_PORT + 1))
 SECRET=bench-secret
+API_KEY=bench-api-key-not-for-production
 mkdir -p "$OUT"
 
 say() { printf '\n== %s\n' "$*"; }
-cargo build --release --quiet --bin receiver --bin processor --bin inboxctl --bin loadgen
+cargo build --release --quiet --bin receiver --bin processor --bin inboxctl --bin loadgen --bin api
 
 pids=()
 stop_services() {
@@ -41,15 +44,23 @@ workers = 2
 [processor]
 metrics_addr = "127.0.0.1:0"
 poll_interval_ms = 500
+[api]
+bind = "127.0.0.1:$API_PORT"
+metrics_addr = "127.0.0.1:0"
+workers = 2
+[api.keys.bench]
+scopes = ["read", "write"]
+secrets = ["BENCH_API_KEY"]
 [log]
 level = "warn"
 [providers.bench]
 preset = "generic"
 secrets = ["BENCH_SECRET"]
 TOML
-export INBOX_CONFIG="$OUT/${TAG}inbox.toml" BENCH_SECRET=$SECRET LOADGEN_SECRET=$SECRET
+export INBOX_CONFIG="$OUT/${TAG}inbox.toml" BENCH_SECRET=$SECRET LOADGEN_SECRET=$SECRET \
+  BENCH_API_KEY=$API_KEY LOADGEN_API_KEY=$API_KEY
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$RECEIVER_PORT") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$RECEIVER_PORT}") 2>/dev/null; }
 start_receiver() {
   # Another bench's receiver on the port would answer for ours.
   if port_open; then echo "bench: port $RECEIVER_PORT is already in use" >&2; exit 1; fi
@@ -58,6 +69,12 @@ start_receiver() {
   receiver_pid=$!
   for _ in $(seq 1 100); do port_open && return; sleep 0.1; done
   echo "bench: the receiver did not start; see $OUT/${TAG}receiver.log" >&2; exit 1
+}
+start_api() {
+  if port_open "$API_PORT"; then echo "bench: port $API_PORT is already in use" >&2; exit 1; fi
+  "$BIN/api" 2>>"$OUT/${TAG}api.log" & pids+=($!)
+  for _ in $(seq 1 100); do port_open "$API_PORT" && return; sleep 0.1; done
+  echo "bench: the api did not start; see $OUT/${TAG}api.log" >&2; exit 1
 }
 start_processors() { # count
   processor_pids=()

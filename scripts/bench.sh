@@ -3,9 +3,12 @@
 #
 # Measures webhook-inbox against this machine's own database limits, measured in the same run
 # with pgbench, and prints each ratio: P1 ingest vs single-row INSERT, P2 drain vs 50-event claim
-# transactions, P3 lag at half the ingest rate, P5 peak memory; P6 on SQLite. Every phase ends
-# with loadgen's invariant check. Results: target/bench/results-<backend>.json and plots
-# (under $CARGO_TARGET_DIR instead of target/ when that is set).
+# transactions, P3 lag at half the ingest rate, P5 peak memory; the host API's create and read of
+# a collection vs a single-row INSERT and a key SELECT of one; P6 on SQLite. Every phase ends
+# with loadgen's check (the invariants; for the API, that every answer was 201 or 200).
+# `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build).
+# Results: target/bench/results-<backend>.json and plots (under $CARGO_TARGET_DIR instead of
+# target/ when that is set).
 # Benchmark on a quiet machine: a compile running beside it halves the figures.
 set -euo pipefail
 BACKEND=${1:-postgres}
@@ -14,6 +17,63 @@ RECEIVER_PORT=18080
 TAG=
 # shellcheck source=scripts/bench-lib.sh
 source "$(dirname "$0")/bench-lib.sh"
+API_SECONDS=${API_SECONDS:-10}
+API_ROWS=100000
+
+# The host API alone (every other service stopped), closed loop over CONNECTIONS connections:
+# pgbench's single-row INSERT and key SELECT of a collection, then loadgen's POST
+# /v1/collections of new collections and GET /v1/collections/{ref} of those, API_SECONDS each.
+run_api_phase() {
+  say "API: pgbench INSERT and SELECT of a collection, then the api service alone: POST /v1/collections, GET /v1/collections/{ref}; $CONNECTIONS connections, ${API_SECONDS} s each"
+  psql "$DATABASE_URL" -q <<SQL
+CREATE TABLE pgb_collections (LIKE collections INCLUDING ALL);
+INSERT INTO pgb_collections (id, request_ref, status, amount, currency, metadata, version, created_at, updated_at)
+  SELECT gen_random_uuid(), 'r' || n, 'INITIATED', '5000.00', 'NGN', '{}', 1, now(), now() FROM generate_series(0, $API_ROWS - 1) n;
+VACUUM ANALYZE pgb_collections;
+SQL
+  pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$API_SECONDS" -f bench/pgbench-collection-insert.sql "$DATABASE_URL" > "$OUT/pgbench-collection-insert.txt"
+  api_insert_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench-collection-insert.txt")
+  pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$API_SECONDS" -D "rows=$API_ROWS" -f bench/pgbench-collection-select.sql "$DATABASE_URL" > "$OUT/pgbench-collection-select.txt"
+  api_select_tps=$(awk '/^tps/ {print $3; exit}' "$OUT/pgbench-collection-select.txt")
+  echo "collection INSERT: $api_insert_tps tx/s; SELECT by key: $api_select_tps tx/s ($CONNECTIONS clients)"
+  psql "$DATABASE_URL" -qc "DROP TABLE pgb_collections"
+  start_api
+  local status=0
+  "$BIN/loadgen" api-bench --api "127.0.0.1:$API_PORT" --run api --connections "$CONNECTIONS" \
+    --seconds "$API_SECONDS" --out "$OUT/api.json" || status=1
+  stop_services
+  return $status
+}
+
+# Prints the API phase's figures and ratios, and adds them to the results file $1.
+api_summary() {
+  python3 - "$OUT" "$api_insert_tps" "$api_select_tps" "$1" <<'PY'
+import json, sys
+out, insert_tps, select_tps, target = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+r = json.load(open(f"{out}/api.json"))
+def step(name, s, ref_name, ref_tps):
+    if not s:
+        print(f"     {name:<26} not measured")
+        return None
+    print(f"     {name:<26} {s['per_sec']:.0f} req/s = {s['per_sec'] / ref_tps:.2f}x {ref_name} ({ref_tps:.0f} tx/s), "
+          f"p50 {s['latency']['p50_ms']:.1f} ms, p99 {s['latency']['p99_ms']:.1f} ms"
+          + (f"; UNEXPECTED answers {s['unexpected']}" if s['unexpected'] else ""))
+    return {"per_sec": s["per_sec"], "ratio": s["per_sec"] / ref_tps, "latency": s["latency"], "unexpected": s["unexpected"]}
+print(f"\nAPI  the host API alone, {r['connections']} connections, {r['seconds_per_step']:.0f} s each:")
+figures = {"connections": r["connections"], "seconds_per_step": r["seconds_per_step"],
+           "collection_insert_tps": insert_tps, "collection_select_tps": select_tps,
+           "create": step("POST /v1/collections", r["create"], "INSERT", insert_tps),
+           "read": step("GET /v1/collections/{ref}", r["read"], "SELECT", select_tps),
+           "every_answer_expected": r["passed"]}
+print(f"     every create answered 201 and every read 200: {'yes' if r['passed'] else 'NO'}")
+try:
+    results = json.load(open(target))
+except FileNotFoundError:
+    results = {"backend": "postgres"}
+results["api"] = figures
+json.dump(results, open(target, "w"), indent=2)
+PY
+}
 
 if [ "$BACKEND" = sqlite ]; then
   rm -rf "$OUT/sqlite" && mkdir -p "$OUT/sqlite"
@@ -44,6 +104,14 @@ fi
 
 # ---------------------------------------------------------------- PostgreSQL + Redis
 fresh_pg_database "$DB"
+
+if [ "$BACKEND" = api ]; then
+  status=0
+  run_api_phase || status=1
+  rm -f "$OUT/results-api.json"
+  api_summary "$OUT/results-api.json"
+  exit $status
+fi
 
 say "limits of this machine (pgbench, same run)"
 payload=$(python3 -c 'import json; print(json.dumps({"event_id": "x", "request_ref": "r", "status": "success", "padding": "x" * 1100}))')
@@ -86,6 +154,8 @@ psql "$DATABASE_URL" -qc "DELETE FROM webhook_events WHERE dedup_key LIKE 'p1r-%
 
 say "P2: 2 processors drain a $P2_EVENTS-event backlog over 1k collections (Redis locks)"
 run_p2 p2 "$OUT/p2.json" || status=1
+
+run_api_phase || status=1
 
 # matplotlib for the plot, in a venv of its own (first run only).
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/webhook-inbox/bench-venv
@@ -148,4 +218,5 @@ try:
 except ImportError:
     print("plot skipped: python3 matplotlib is not installed (pip install matplotlib)")
 PY
+api_summary "$OUT/results-postgres.json"
 exit $status

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The deployment in miniature: 2 receivers and 3 processors as separate processes on one
-# PostgreSQL and Redis, load sent through both receivers, then the invariant check: every
-# acknowledged event stored once, every collection where the rule says, nothing applied twice.
+# The deployment in miniature: 2 receivers, 3 processors and the host API as separate processes
+# on one PostgreSQL and Redis; the run's collections created through the API (as an application
+# does), load sent through both receivers, then the invariant check: every acknowledged event
+# stored once, every collection where the rule says, nothing applied twice.
 # Needs PostgreSQL (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL): under CI it fails without them,
 # elsewhere it says what it skipped.
 set -euo pipefail
@@ -31,7 +32,7 @@ for url in "$PG" "$REDIS"; do
   fi
 done
 
-cargo build --quiet --bin receiver --bin processor --bin loadgen
+cargo build --quiet --bin receiver --bin processor --bin api --bin loadgen
 
 work=$(mktemp -d)
 schema="mi_$(date +%s)_$$"
@@ -54,6 +55,11 @@ pool_size = 8
 [processor]
 metrics_addr = "127.0.0.1:0"
 poll_interval_ms = 500
+[api]
+metrics_addr = "127.0.0.1:0"
+[api.keys.loadgen]
+scopes = ["read", "write"]
+secrets = ["LOADGEN_API_KEY"]
 [log]
 level = "warn"
 [providers.bench]
@@ -61,6 +67,7 @@ preset = "generic"
 secrets = ["BENCH_SECRET"]
 TOML
 export BENCH_SECRET=multi-instance-secret DATABASE_URL="$url" REDIS_URL="$REDIS" INBOX_CONFIG="$work/inbox.toml"
+export LOADGEN_API_KEY=multi-instance-loadgen-key-0123456789
 
 ports=()
 for n in 1 2; do
@@ -72,13 +79,18 @@ for n in 1 2 3; do
   "$BIN/processor" 2>"$work/processor-$n.log" &
   pids+=($!)
 done
-for port in "${ports[@]}"; do
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-done
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
+for port in "${ports[@]}"; do wait_port "$port"; done
+# After the receivers: they have migrated the schema by the time they listen; the API does not.
+api_port=$(free_port)
+INBOX__API__BIND="127.0.0.1:$api_port" "$BIN/api" 2>"$work/api.log" &
+pids+=($!)
+wait_port "$api_port"
 
-echo "multi-instance: 2 receivers (ports ${ports[*]}), 3 processors, $EVENTS deliveries"
+echo "multi-instance: 2 receivers (ports ${ports[*]}), 3 processors, the API (port $api_port), $EVENTS deliveries"
 status=0
 "$BIN/loadgen" ingest --run "mi$$" --provider bench --secret "$BENCH_SECRET" \
+  --api "127.0.0.1:$api_port" \
   --addr "127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}" --concurrency 16 \
   --events "$EVENTS" --collections 200 --duplicates 0.1 --out-of-order 0.3 \
   --drain-timeout-secs 120 --out "$work/result.json" || status=$?
@@ -95,7 +107,12 @@ python3 - "$work/result.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 v = r["verdict"]
-print(f"multi-instance: {r['acknowledged']}/{r['deliveries']} acknowledged, "
+created = r.get("collections_created_through_api") or {}
+if created.get("new", 0) + created.get("existing", 0) != v["collections_checked"]:
+    sys.exit(f"multi-instance: FAILED: {v['collections_checked']} collections checked, but the API "
+             f"created {created or 'none'}")
+print(f"multi-instance: {created['new']} collections created through the API; "
+      f"{r['acknowledged']}/{r['deliveries']} acknowledged, "
       f"{v['collections_checked']} collections checked, {v['events_applied_twice']} applied twice, "
       f"lag p99 {r['lag']['p99_ms']:.0f} ms")
 PY

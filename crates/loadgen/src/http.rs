@@ -1,5 +1,6 @@
-//! A keep-alive HTTP/1.1 client for JSON POSTs with known-length answers: a load generator must
-//! not pay a TCP handshake per request, and a full client stack is not needed for one endpoint.
+//! A keep-alive HTTP/1.1 client for JSON POSTs and GETs with known-length answers: a load
+//! generator must not pay a TCP handshake per request, and a full client stack is not needed for
+//! a few endpoints.
 //! It shares the receiver's cores, so it reuses its buffers instead of allocating per request.
 
 use std::io::{self, Write};
@@ -30,7 +31,7 @@ impl Connection {
         }
     }
 
-    /// Forgets the connection: the next post opens a new one.
+    /// Forgets the connection: the next request opens a new one.
     pub fn reset(&mut self) {
         self.stream = None;
     }
@@ -42,6 +43,20 @@ impl Connection {
         path: &str,
         headers: &[(String, String)],
         body: &[u8],
+    ) -> io::Result<Answer> {
+        self.send(path, headers, Some(body)).await
+    }
+
+    /// Asks for `path` with `headers`, as `post` does.
+    pub async fn get(&mut self, path: &str, headers: &[(String, String)]) -> io::Result<Answer> {
+        self.send(path, headers, None).await
+    }
+
+    async fn send(
+        &mut self,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
     ) -> io::Result<Answer> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.addr).await?;
@@ -59,18 +74,21 @@ impl Connection {
         &mut self,
         path: &str,
         headers: &[(String, String)],
-        body: &[u8],
+        body: Option<&[u8]>,
     ) -> io::Result<Answer> {
         let broken = || io::Error::new(io::ErrorKind::InvalidData, "malformed HTTP answer");
         let stream = self.stream.as_mut().ok_or_else(broken)?;
         let request = &mut self.request;
         request.clear();
-        write!(
-            request,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        )?;
+        match body {
+            Some(body) => write!(
+                request,
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                self.addr,
+                body.len()
+            )?,
+            None => write!(request, "GET {path} HTTP/1.1\r\nHost: {}\r\n", self.addr)?,
+        }
         for (name, value) in headers {
             request.extend_from_slice(name.as_bytes());
             request.extend_from_slice(b": ");
@@ -78,7 +96,7 @@ impl Connection {
             request.extend_from_slice(b"\r\n");
         }
         request.extend_from_slice(b"\r\n");
-        request.extend_from_slice(body);
+        request.extend_from_slice(body.unwrap_or_default());
         stream.get_mut().write_all(request).await?;
 
         let line = &mut self.line;

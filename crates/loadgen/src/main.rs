@@ -1,15 +1,19 @@
 //! `loadgen`: drives a receiver with correctly signed webhooks and checks the outcome in the
-//! database. `ingest` sends a run over HTTP; `backlog` writes a run straight into the database
-//! (for drain benchmarks, processors stopped); `drain` waits for processors to finish a backlog.
-//! Every mode ends with the invariant check; the exit code is 1 when it fails.
+//! database. `ingest` sends a run over HTTP (its collections created in the database, or with
+//! `--api` through the host API); `backlog` writes a run straight into the database (for drain
+//! benchmarks, processors stopped); `drain` waits for processors to finish a backlog. Each of
+//! these ends with the invariant check; the exit code is 1 when it fails. `api-bench` times the
+//! host API's create and read of collections; it fails on any unexpected answer.
 
+mod api;
+mod api_bench;
 mod check;
 mod http;
 mod plan;
 mod report;
 mod send;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +53,8 @@ enum Mode {
         drain_timeout_secs: u64,
         #[command(flatten)]
         retry: RetryArgs,
+        #[command(flatten)]
+        through: ApiArgs,
     },
     /// Write a run straight into the database as RECEIVED events (no receiver).
     Backlog {
@@ -62,6 +68,41 @@ enum Mode {
         #[arg(long, default_value_t = 600)]
         drain_timeout_secs: u64,
     },
+    /// Time the host API: POST /v1/collections of new collections, then GET
+    /// /v1/collections/{ref} of those, each for --seconds (no receiver, no database).
+    ApiBench {
+        /// The api service's address.
+        #[arg(long)]
+        api: String,
+        /// A key with the read and write scopes.
+        #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// Names the collections created (`<run>-b<n>`): letters, digits, `-` and `_`.
+        #[arg(long)]
+        run: String,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// How long each of the two steps lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Write the figures here as JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Where `ingest` creates the run's collections: in the database unless `--api` is given.
+#[derive(Args, Clone)]
+struct ApiArgs {
+    /// Create the collections through the api service at this address (POST /v1/collections).
+    #[arg(long)]
+    api: Option<String>,
+    /// A key with the write scope, for --api.
+    #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Connections creating collections at once, with --api.
+    #[arg(long, default_value_t = 16)]
+    api_connections: usize,
 }
 
 /// How deliveries are retried, as a provider would, and what is logged of each attempt.
@@ -188,13 +229,81 @@ fn run(cli: Cli) -> Result<bool, Failure> {
             rate,
             drain_timeout_secs,
             retry,
-        } => ingest(&run, addr, concurrency, rate, drain_timeout_secs, &retry),
+            through,
+        } => ingest(
+            &run,
+            addr,
+            concurrency,
+            rate,
+            drain_timeout_secs,
+            &retry,
+            &through,
+        ),
         Mode::Backlog { run } => backlog(&run),
         Mode::Drain {
             run,
             drain_timeout_secs,
         } => drain(&run, drain_timeout_secs),
+        Mode::ApiBench {
+            api,
+            api_key,
+            run,
+            connections,
+            seconds,
+            out,
+        } => {
+            if !run
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err("--run: only letters, digits, '-' and '_' (it goes into paths)".into());
+            }
+            let api = Arc::new(api::Api::new(&api, &api_key));
+            let settings = Arc::new(api_bench::BenchSettings {
+                run,
+                connections,
+                duration: Duration::from_secs(seconds.max(1)),
+            });
+            let figures = runtime()?.block_on(api_bench::run(api, settings));
+            finish(out.as_deref(), &figures)?;
+            Ok(figures["passed"].as_bool().unwrap_or(false))
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Creates the run's collections through the API, the way an application would; any answer
+/// but 201 or 200 is an error naming the collection.
+fn create_through_api(
+    runtime: &tokio::runtime::Runtime,
+    through: &ApiArgs,
+    addr: &str,
+    plan: &plan::Plan,
+) -> Result<api::Created, Failure> {
+    let key = through
+        .api_key
+        .as_deref()
+        .ok_or("--api needs --api-key (or LOADGEN_API_KEY)")?;
+    let refs: Vec<String> = (0..plan.expected.len())
+        .map(|c| plan::request_ref(&plan.run, c))
+        .collect();
+    let created = runtime
+        .block_on(api::create_collections(
+            Arc::new(api::Api::new(addr, key)),
+            Arc::new(refs),
+            through.api_connections,
+        ))
+        .map_err(|e| format!("creating the run's collections through the API: {e}"))?;
+    eprintln!(
+        "loadgen: {} collections created through the API at {addr} in {:.2} s ({} there already)",
+        created.new, created.seconds, created.existing
+    );
+    Ok(created)
 }
 
 fn ingest(
@@ -204,14 +313,21 @@ fn ingest(
     rate: Option<f64>,
     drain_timeout: u64,
     retry: &RetryArgs,
+    through: &ApiArgs,
 ) -> Result<bool, Failure> {
-    let mut conn = connect(&args.database_url)?;
     let plan = Arc::new(make_plan(args));
     let answers = match &retry.answers {
         Some(path) => Some(Arc::new(send::AnswerLog::create(path)?)),
         None => None,
     };
-    create_collections(&mut conn, &plan)?;
+    let runtime = runtime()?;
+    let created_through_api = match &through.api {
+        Some(addr) => Some(create_through_api(&runtime, through, addr, &plan)?),
+        None => {
+            create_collections(&mut connect(&args.database_url)?, &plan)?;
+            None
+        }
+    };
     let scheme = args.preset.preset().scheme();
     let settings = Arc::new(send::SendSettings {
         addrs,
@@ -231,9 +347,6 @@ fn ingest(
         plan.expected.len(),
         rate.map(|r| format!(" at {r:.0}/s")).unwrap_or_default()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let (sent, elapsed) = runtime.block_on(send::send_all(plan.clone(), settings));
     if let Some(log) = &answers {
         log.finish()?;
@@ -253,11 +366,12 @@ fn ingest(
         "retried": retried, "concurrency": concurrency, "rate_target": rate,
         "send_seconds": elapsed.as_secs_f64(), "ingest_per_sec": ingest_rate, "latency": latency,
         "timeline": report::timeline(&sent),
+        "collections_created_through_api": created_through_api,
     });
     let mut passed = acknowledged == sent.len();
     if drain_timeout > 0 {
-        // A fresh connection: the one that created the collections may not have lived through
-        // what the run did to the database (a fault test restarts it).
+        // A connection of its own: one opened before sending may not have lived through what the
+        // run did to the database (a fault test restarts it).
         let mut conn = connect(&args.database_url)?;
         let drained =
             check::wait_for_drain(&mut conn, &args.run, Duration::from_secs(drain_timeout))?;
@@ -279,7 +393,7 @@ fn ingest(
         figures["verdict"] = json!(verdict);
     }
     figures["passed"] = json!(passed);
-    finish(args, &figures)?;
+    finish(args.out.as_deref(), &figures)?;
     Ok(passed)
 }
 
@@ -324,7 +438,7 @@ fn backlog(args: &RunArgs) -> Result<bool, Failure> {
         plan.deliveries.len(),
     );
     finish(
-        args,
+        args.out.as_deref(),
         &json!({"mode": "backlog", "run": args.run, "deliveries": plan.deliveries.len(),
         "write_seconds": seconds, "passed": true}),
     )?;
@@ -359,7 +473,7 @@ fn drain(args: &RunArgs, timeout: u64) -> Result<bool, Failure> {
     );
     let passed = drained.is_some() && verdict.passed();
     finish(
-        args,
+        args.out.as_deref(),
         &json!({"mode": "drain", "run": args.run, "events": total,
         "drain_seconds": drained.map(|d| d.as_secs_f64()), "drain_per_sec": rate,
         "verdict": verdict, "passed": passed}),
@@ -367,15 +481,15 @@ fn drain(args: &RunArgs, timeout: u64) -> Result<bool, Failure> {
     Ok(passed)
 }
 
-fn finish(args: &RunArgs, figures: &serde_json::Value) -> Result<(), Failure> {
-    if let Some(path) = &args.out {
+fn finish(out: Option<&Path>, figures: &serde_json::Value) -> Result<(), Failure> {
+    if let Some(path) = out {
         std::fs::write(path, serde_json::to_string_pretty(figures)?)?;
     }
     if !figures["passed"].as_bool().unwrap_or(false) {
-        eprintln!(
-            "loadgen: FAILED: {}",
-            figures.get("verdict").cloned().unwrap_or_default()
-        );
+        match figures.get("verdict") {
+            Some(verdict) => eprintln!("loadgen: FAILED: {verdict}"),
+            None => eprintln!("loadgen: FAILED"),
+        }
     }
     Ok(())
 }

@@ -33,6 +33,11 @@ pub struct PlanSettings {
     pub seed: u64,
 }
 
+/// What every planned event says was paid: a collection created with this amount and currency
+/// passes the processor's amount check, as one created without any does.
+pub const AMOUNT: &str = "5000.00";
+pub const CURRENCY: &str = "NGN";
+
 pub fn request_ref(run: &str, collection: usize) -> String {
     format!("{run}-c{collection}")
 }
@@ -128,7 +133,7 @@ fn body(event_id: &str, request_ref: &str, status: CollectionStatus, size: usize
         CollectionStatus::Failed => "failed",
     };
     let head = format!(
-        r#"{{"event_id":"{event_id}","request_ref":"{request_ref}","status":"{word}","amount":"5000.00","currency":"NGN","provider_ref":"LG-{event_id}","padding":""#
+        r#"{{"event_id":"{event_id}","request_ref":"{request_ref}","status":"{word}","amount":"{AMOUNT}","currency":"{CURRENCY}","provider_ref":"LG-{event_id}","padding":""#
     );
     let padding = size.saturating_sub(head.len() + 2);
     let mut body = head.into_bytes();
