@@ -4,9 +4,11 @@
 # Measures webhook-inbox against this machine's own database limits, measured in the same run
 # with pgbench, and prints each ratio: P1 ingest vs single-row INSERT, P2 drain vs 50-event claim
 # transactions, P3 lag at half the ingest rate, P5 peak memory; the host API's create and read of
-# a collection vs a single-row INSERT and a key SELECT of one; P6 on SQLite. Every phase ends
+# a collection vs a single-row INSERT and a key SELECT of one; N the notification lag (change
+# committed -> the endpoint's answer) at half the P1 rate; P6 on SQLite. Every phase ends
 # with loadgen's check (the invariants; for the API, that every answer was 201 or 200).
-# `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build).
+# `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build);
+# `scripts/bench.sh notify` the notification lag (phase N) alone, at NOTIFY_RATE (1000) req/s.
 # Results: target/bench/results-<backend>.json and plots (under $CARGO_TARGET_DIR instead of
 # target/ when that is set).
 # Benchmark on a quiet machine: a compile running beside it halves the figures.
@@ -43,6 +45,73 @@ SQL
     --seconds "$API_SECONDS" --out "$OUT/api.json" || status=1
   stop_services
   return $status
+}
+
+# N: notification lag. The receiver and 2 processors with [notify] pointed at a local endpoint
+# (scripts/notify-endpoint.py, which verifies every signature), deliveries at half the P1 rate
+# ($1 per second); the lag of each notification is its arrival at the endpoint minus its creation
+# (the decision's commit), read from the endpoint's log and the database.
+NOTIFY_PORT=$((RECEIVER_PORT + 2))
+NOTIFY_SECRET=whsec_YmVuY2gtbm90aWZ5LXNlY3JldC0wMTIzNDU2Nzg5YWI=
+run_notify_phase() { # rate per second
+  say "N: notification lag at $1 req/s: receiver + 2 processors delivering to a local endpoint"
+  local config="$OUT/${TAG}inbox-notify.toml" arrivals="$OUT/notify-arrivals.txt" status=0
+  { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\nconcurrency = %s\n' "$NOTIFY_PORT" "${NOTIFY_CONCURRENCY:-8}"; } > "$config"
+  rm -f "$arrivals"
+  python3 scripts/notify-endpoint.py "$NOTIFY_PORT" "$NOTIFY_SECRET" "$arrivals" & pids+=($!)
+  for _ in $(seq 1 50); do port_open "$NOTIFY_PORT" && break; sleep 0.1; done
+  local base_config=$INBOX_CONFIG
+  export INBOX_CONFIG=$config BENCH_NOTIFY_SECRET=$NOTIFY_SECRET
+  start_receiver
+  start_processors 2
+  export INBOX_CONFIG=$base_config
+  "$BIN/loadgen" ingest --run pn --provider bench --concurrency "$CONNECTIONS" --addr "127.0.0.1:$RECEIVER_PORT" \
+    --events "$(python3 -c "print(min(20000, round($1 * 10)))")" --rate "$1" --collections 1000 \
+    --out "$OUT/pn.json" --drain-timeout-secs 120 || status=1
+  # Every notification delivered (or 30 s), then the lags.
+  for _ in $(seq 1 300); do
+    [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM notifications WHERE status <> 'DELIVERED'")" = 0 ] && break
+    sleep 0.1
+  done
+  stop_services
+  psql "$DATABASE_URL" -AtF ' ' -c "SELECT id, (extract(epoch FROM created_at) * 1000)::bigint, status FROM notifications" > "$OUT/notify-created.txt"
+  return $status
+}
+
+# Prints the notification lag (phase N) and adds it to the results file $1.
+notify_summary() {
+  python3 - "$OUT" "$1" <<'PY'
+import json, sys
+out, target = sys.argv[1], sys.argv[2]
+created = {}
+for line in open(f"{out}/notify-created.txt"):
+    ident, at, status = line.split()
+    created[ident] = (int(at), status)
+first, forged = {}, 0
+for line in open(f"{out}/notify-arrivals.txt"):
+    ident, at, valid = line.split()
+    if valid != "1":
+        forged += 1
+    elif ident not in first:
+        first[ident] = int(at)
+lags = sorted(first[i] - created[i][0] for i in first if i in created)
+pn = json.load(open(f"{out}/pn.json"))
+undelivered = sum(1 for _, status in created.values() if status != "DELIVERED")
+def pct(q):
+    return lags[min(len(lags) - 1, round((len(lags) - 1) * q))] if lags else float("nan")
+ok = bool(lags) and pct(0.99) <= 100 and not undelivered and not forged
+print(f"N    notification lag p50 {pct(0.5):.0f} ms, p99 {pct(0.99):.0f} ms, max {pct(1.0):.0f} ms over {len(lags)} notifications "
+      f"at {pn['rate_target']:.0f} req/s ({undelivered} undelivered, {forged} badly signed)  target p99 <= 100 ms  "
+      f"{'MET' if ok else 'NOT MET'}")
+try:
+    results = json.load(open(target))
+except FileNotFoundError:
+    results = {"backend": "postgres"}
+results["notifications"] = {"rate": pn["rate_target"], "count": len(lags), "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+                            "max_ms": pct(1.0), "undelivered": undelivered, "badly_signed": forged,
+                            "events_invariants_hold": pn["passed"]}
+json.dump(results, open(target, "w"), indent=2)
+PY
 }
 
 # Prints the API phase's figures and ratios, and adds them to the results file $1.
@@ -105,6 +174,14 @@ fi
 # ---------------------------------------------------------------- PostgreSQL + Redis
 fresh_pg_database "$DB"
 
+if [ "$BACKEND" = notify ]; then
+  status=0
+  run_notify_phase "${NOTIFY_RATE:-1000}" || status=1
+  rm -f "$OUT/results-notify.json"
+  notify_summary "$OUT/results-notify.json"
+  exit $status
+fi
+
 if [ "$BACKEND" = api ]; then
   status=0
   run_api_phase || status=1
@@ -156,6 +233,7 @@ say "P2: 2 processors drain a $P2_EVENTS-event backlog over 1k collections (Redi
 run_p2 p2 "$OUT/p2.json" || status=1
 
 run_api_phase || status=1
+run_notify_phase "$half" || status=1
 
 # matplotlib for the plot, in a venv of its own (first run only).
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/webhook-inbox/bench-venv
@@ -219,4 +297,5 @@ except ImportError:
     print("plot skipped: python3 matplotlib is not installed (pip install matplotlib)")
 PY
 api_summary "$OUT/results-postgres.json"
+notify_summary "$OUT/results-postgres.json"
 exit $status

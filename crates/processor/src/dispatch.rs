@@ -146,10 +146,13 @@ impl Dispatcher {
             if full {
                 continue;
             }
+            // A delivery that ends may let its collection's next notification go: look again
+            // then too, not only on a wake-up or the poll.
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 _ = self.wake.notified() => {}
+                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
