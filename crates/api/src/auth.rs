@@ -35,9 +35,13 @@ pub struct Caller {
 }
 
 impl Caller {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
     /// `Forbidden` unless the key holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
+        if self.has(scope) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(scope))

@@ -3,10 +3,13 @@
 //! or replay events and the notifications sent to it, authenticated by bearer API keys with
 //! scopes. docs/host-api.md is the guide, docs/host-api.openapi.yaml the contract.
 //!
+//! The operator console (`console`) is served by the same app at `/console/`.
+//!
 //! Errors: handlers return [`error::ApiError`], which maps each refusal to its status and code;
 //! storage failures arrive as `persistence::StoreError` and become 503 (never a 4xx or a 500).
 
 pub mod auth;
+pub mod console;
 pub mod cursor;
 pub mod error;
 pub mod input;

@@ -12,6 +12,7 @@ use inbox_config::{ApiKey, ConfigError, Settings};
 use persistence::{build_pool, DbPool, StoreError};
 
 use crate::auth::Keys;
+use crate::console::{self, Console};
 use crate::error::ApiError;
 use crate::routes::{collections, events, notifications};
 use crate::state::AppState;
@@ -65,6 +66,7 @@ impl Application {
             request_timeout: Duration::from_secs(api.request_timeout_secs),
             max_page_size: api.max_page_size,
         });
+        let console = web::Data::new(Console::new(settings));
         let addr = api.bind;
         let listener =
             TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
@@ -75,6 +77,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(console.clone())
                 .wrap(from_fn(telemetry::count_requests))
                 .wrap(from_fn(inbox_web::request_id::request_id))
                 .service(
@@ -112,6 +115,7 @@ impl Application {
                                 .route(web::post().to(notifications::replay)),
                         ),
                 )
+                .service(console::scope())
                 .route("/healthz", web::get().to(inbox_web::health::healthz))
                 .route(
                     "/readyz",

@@ -31,6 +31,9 @@ pub struct ApiSettings {
     pub shutdown_grace_secs: u64,
     /// The most rows one page of a list may hold (`limit` above it is refused with 422).
     pub max_page_size: u32,
+    /// Mark the console's cookies `Secure` whatever the request says: set it when the console is
+    /// reached over TLS through a proxy that does not send `X-Forwarded-Proto: https`.
+    pub console_secure_cookie: bool,
     /// The keys allowed in, by name (the name is the actor of their overrides).
     pub keys: BTreeMap<String, ApiKeySettings>,
 }
@@ -46,6 +49,7 @@ impl Default for ApiSettings {
             workers: 0,
             shutdown_grace_secs: 30,
             max_page_size: 500,
+            console_secure_cookie: false,
             keys: BTreeMap::new(),
         }
     }

@@ -26,8 +26,8 @@ pub use models::decisions::{
     RequestOutcome,
 };
 pub use models::event_admin::{
-    count_purgeable, list_events, purge_batch, replay_event, replay_matching, EventFilter,
-    ReplayFilter, Replayed,
+    count_purgeable, count_replayable, list_events, purge_batch, replay_event, replay_matching,
+    EventFilter, ReplayFilter, Replayed,
 };
 pub use models::events::{
     claim_events, find_event, is_received, lease_end, lease_events, lock_claimable,
@@ -36,7 +36,7 @@ pub use models::events::{
     NEW_EVENTS_CHANNEL,
 };
 pub use models::notification_admin::{
-    count_purgeable_notifications, find_notification, list_notifications,
+    count_purgeable_notifications, find_notification, list_notifications, notification_counts,
     purge_notifications_batch, NotificationEntry, NotificationQuery,
 };
 pub use models::notifications::{

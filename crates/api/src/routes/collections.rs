@@ -4,12 +4,12 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::draft::Draft;
-use domain::{Authority, CollectionStatus, Request};
+use domain::{Authority, CollectionStatus, Decision, Request};
 use inbox_config::Scope;
 use persistence::{
     apply_requests, collection_history, create_collection, find_collection, list_collections, now,
-    run_blocking, write_transaction, Collection, CollectionQuery, Cursor, Decide, EventsHeld,
-    NewCollection, RequestOutcome, StoreError,
+    run_blocking, write_transaction, Collection, CollectionQuery, Cursor, DbPool, Decide,
+    EventsHeld, NewCollection, RequestOutcome, StoreError,
 };
 use serde_json::json;
 
@@ -243,21 +243,40 @@ pub async fn set_status(
         )
     })?;
     let reason = input::required(input::text(&body, "reason", false)?, "reason")?;
+    let (decision, collection) = force_status(
+        &state.pool,
+        path.into_inner(),
+        status,
+        &reason,
+        &caller.name,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"outcome": decision.outcome, "collection": collection})))
+}
+
+/// The operator override, for the API and the console: `reason` checked (1 to 1000
+/// characters), then the processor's own plan and writer under the collection's row lock,
+/// audited with `actor` (the key's name). `NotFound` when no collection has the reference.
+pub async fn force_status(
+    pool: &DbPool,
+    reference: String,
+    status: CollectionStatus,
+    reason: &str,
+    actor: &str,
+) -> Result<(Decision, Collection), ApiError> {
     let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.len() > 1000 {
+    if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(ApiError::invalid(
             "reason",
             "must be 1 to 1000 characters: why the status is forced",
         ));
     }
-    let reference = path.into_inner();
-    let actor = caller.name.to_string();
-    let changed = run_blocking(&state.pool, move |conn| {
-        // The same plan and writer as the processor's, under the collection's row lock.
+    let key = actor.to_owned();
+    let changed = run_blocking(pool, move |conn| {
         let request =
             Request::from_operator(reference.clone(), status, Authority::Override, Some(reason));
         let decide = Decide {
-            actor: &actor,
+            actor: &key,
             events: EventsHeld::Leased,
             now: now(),
         };
@@ -273,18 +292,15 @@ pub async fn set_status(
         }
     })
     .await?;
-    let Some((decision, collection)) = changed else {
-        return Err(ApiError::NotFound(
-            "no collection has this request_ref".into(),
-        ));
-    };
+    let (decision, collection) =
+        changed.ok_or_else(|| ApiError::NotFound("no collection has this request_ref".into()))?;
     tracing::info!(
-        key = %caller.name,
+        key = %actor,
         request_ref = %collection.request_ref,
         from = %decision.from,
         to = %decision.requested,
         outcome = %decision.outcome,
         "status override"
     );
-    Ok(HttpResponse::Ok().json(json!({"outcome": decision.outcome, "collection": collection})))
+    Ok((decision, collection))
 }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod collections;
+mod console;
 mod docs;
 mod events;
 mod notifications;

@@ -107,6 +107,30 @@ pub struct ReplayFilter<'a> {
     pub received_before: Option<DateTime<Utc>>,
 }
 
+/// How many events a `replay_matching` with this filter would send back now: what an operator
+/// confirms before a bulk replay.
+pub fn count_replayable(
+    conn: &mut DbConnection,
+    filter: &ReplayFilter<'_>,
+) -> Result<i64, StoreError> {
+    if filter.status == EventStatus::Received {
+        return Ok(0);
+    }
+    let mut query = webhook_events
+        .filter(status.eq(filter.status.as_str()))
+        .into_boxed();
+    if let Some(name) = filter.provider {
+        query = query.filter(provider.eq(name.to_owned()));
+    }
+    if let Some(at) = filter.received_after {
+        query = query.filter(received_at.ge(SqlTime(at)));
+    }
+    if let Some(at) = filter.received_before {
+        query = query.filter(received_at.lt(SqlTime(at)));
+    }
+    Ok(query.count().get_result(conn)?)
+}
+
 /// Sends every finished event matching `filter` back to the processors, `batch` at a time (one
 /// short transaction each, woken processors start on the first while the next is written);
 /// returns how many. Events are walked once in id order, so one that a processor finishes again

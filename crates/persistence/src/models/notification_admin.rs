@@ -123,3 +123,21 @@ pub fn count_purgeable_notifications(
         .count()
         .get_result(conn)?)
 }
+
+/// Notifications by status (PENDING, DELIVERED, FAILED), every status present.
+pub fn notification_counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    let counted: Vec<(String, i64)> = notifications::table
+        .group_by(notifications::status)
+        .select((notifications::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(NotificationStatus::ALL
+        .iter()
+        .map(|s| {
+            let n = counted
+                .iter()
+                .find(|(name, _)| name == s.as_str())
+                .map_or(0, |(_, n)| *n);
+            (s.as_str().to_owned(), n)
+        })
+        .collect())
+}

@@ -1,0 +1,228 @@
+//! `/console/collections`: find a payment by its `request_ref` or list collections by status
+//! (the API's order and cursors); a collection's timeline (decisions, events with payloads,
+//! notifications, newest first) and the audited override.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use domain::CollectionStatus;
+use inbox_config::Scope;
+use persistence::{
+    collection_history, find_collection, list_collections, list_events, notifications_of,
+    run_blocking, Collection, CollectionQuery, Cursor, EventFilter, Notification, Transition,
+    WebhookEvent,
+};
+use serde::Deserialize;
+
+use super::{choices, given, pretty, Choice};
+use crate::console::error::ConsoleError;
+use crate::console::session::Operator;
+use crate::console::{encode, page, see_other, Chrome};
+use crate::cursor::{self, List};
+use crate::routes::collections::force_status;
+use crate::state::AppState;
+
+const PAGE: i64 = 50;
+/// Events shown on a timeline (newest first); older ones are on the events page.
+const TIMELINE_EVENTS: i64 = 50;
+const STATUSES: [&str; 5] = ["INITIATED", "PENDING", "PROCESSING", "SUCCESS", "FAILED"];
+
+fn parse_status(text: &str) -> Result<CollectionStatus, ConsoleError> {
+    text.to_ascii_uppercase().parse().map_err(|_| {
+        ConsoleError::Invalid(
+            "status: one of INITIATED, PENDING, PROCESSING, SUCCESS, FAILED".into(),
+        )
+    })
+}
+
+pub struct Row {
+    pub href: String,
+    pub c: Collection,
+}
+
+fn row(c: Collection) -> Row {
+    Row {
+        href: format!("/console/collections/{}", encode(&c.request_ref)),
+        c,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/collections.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    request_ref: String,
+    statuses: Vec<Choice>,
+    next: Option<String>,
+    searched: bool,
+}
+
+#[derive(Deserialize)]
+pub struct Filters {
+    request_ref: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    operator: Operator,
+    query: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let request_ref = given(&query.request_ref).to_owned();
+    let status_text = given(&query.status).to_owned();
+    let status = match status_text.as_str() {
+        "" => None,
+        text => Some(parse_status(text)?),
+    };
+    let after = match given(&query.cursor) {
+        "" => None,
+        text => Some(cursor::decode(List::Collections, text)?),
+    };
+    let searched = !request_ref.is_empty();
+    let wanted = request_ref.clone();
+    let (rows, has_more) = run_blocking(&state.pool, move |conn| {
+        if !wanted.is_empty() {
+            return Ok((find_collection(conn, &wanted)?.into_iter().collect(), false));
+        }
+        let mut rows = list_collections(
+            conn,
+            &CollectionQuery {
+                status,
+                updated_after: None,
+                after,
+                limit: PAGE + 1,
+            },
+        )?;
+        let has_more = rows.len() as i64 > PAGE;
+        rows.truncate(PAGE as usize);
+        Ok((rows, has_more))
+    })
+    .await?;
+    let next = rows.last().filter(|_| has_more).map(|c| {
+        let at = cursor::encode(
+            List::Collections,
+            Cursor {
+                at: c.updated_at,
+                id: c.id,
+            },
+        );
+        format!(
+            "/console/collections?status={}&cursor={at}",
+            encode(&status_text)
+        )
+    });
+    page(&ListPage {
+        chrome: Chrome::of(&operator, "collections"),
+        rows: rows.into_iter().map(row).collect(),
+        request_ref,
+        statuses: choices(&STATUSES, &status_text),
+        next,
+        searched,
+    })
+}
+
+pub struct EventView {
+    pub href: String,
+    pub e: WebhookEvent,
+    pub payload: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/timeline.html")]
+struct Timeline {
+    chrome: Chrome,
+    c: Collection,
+    metadata: String,
+    override_action: String,
+    decisions: Vec<Transition>,
+    events: Vec<EventView>,
+    notifications: Vec<Notification>,
+    statuses: Vec<Choice>,
+}
+
+pub async fn timeline(
+    operator: Operator,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let reference = path.into_inner();
+    let found = run_blocking(&state.pool, move |conn| {
+        let Some(collection) = find_collection(conn, &reference)? else {
+            return Ok(None);
+        };
+        let mut decisions = collection_history(conn, collection.id)?;
+        decisions.reverse();
+        let events = list_events(
+            conn,
+            &EventFilter {
+                request_ref: Some(&collection.request_ref),
+                limit: TIMELINE_EVENTS,
+                ..EventFilter::default()
+            },
+        )?;
+        let mut notifications = notifications_of(conn, collection.id)?;
+        notifications.reverse();
+        Ok(Some((collection, decisions, events, notifications)))
+    })
+    .await?;
+    let Some((c, decisions, events, notifications)) = found else {
+        return Err(ConsoleError::NotFound(
+            "no collection has this request_ref".into(),
+        ));
+    };
+    page(&Timeline {
+        chrome: Chrome::of(&operator, "collections"),
+        metadata: pretty(&c.metadata),
+        override_action: format!("/console/collections/{}/override", encode(&c.request_ref)),
+        statuses: choices(&STATUSES, c.status.as_str())
+            .into_iter()
+            .filter(|choice| !choice.value.is_empty())
+            .collect(),
+        c,
+        decisions,
+        events: events
+            .into_iter()
+            .map(|e| EventView {
+                href: format!("/console/events/{}", e.id),
+                payload: pretty(&e.payload),
+                e,
+            })
+            .collect(),
+        notifications,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Override {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/collections/{request_ref}/override`: admin only, a reason required, audited
+/// with the signed-in key's name as the decision's actor.
+pub async fn force(
+    operator: Operator,
+    path: web::Path<String>,
+    form: web::Form<Override>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    operator.check_csrf(&form.csrf)?;
+    operator.require(Scope::Admin)?;
+    let status = parse_status(form.status.trim())?;
+    let reference = path.into_inner();
+    let back = format!("/console/collections/{}", encode(&reference));
+    force_status(
+        &state.pool,
+        reference,
+        status,
+        &form.reason,
+        &operator.caller.name,
+    )
+    .await?;
+    Ok(see_other(back))
+}
