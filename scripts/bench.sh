@@ -56,7 +56,7 @@ NOTIFY_SECRET=whsec_YmVuY2gtbm90aWZ5LXNlY3JldC0wMTIzNDU2Nzg5YWI=
 run_notify_phase() { # rate per second
   say "N: notification lag at $1 req/s: receiver + 2 processors delivering to a local endpoint"
   local config="$OUT/${TAG}inbox-notify.toml" arrivals="$OUT/notify-arrivals.txt" status=0
-  { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\nconcurrency = %s\n' "$NOTIFY_PORT" "${NOTIFY_CONCURRENCY:-8}"; } > "$config"
+  { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\nconcurrency = %s\n' "$NOTIFY_PORT" "${NOTIFY_CONCURRENCY:-32}"; } > "$config"
   rm -f "$arrivals"
   python3 scripts/notify-endpoint.py "$NOTIFY_PORT" "$NOTIFY_SECRET" "$arrivals" & pids+=($!)
   for _ in $(seq 1 50); do port_open "$NOTIFY_PORT" && break; sleep 0.1; done

@@ -41,4 +41,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    # Python's default backlog of 5 would refuse the dispatchers' connections when they open
+    # together, which would measure this script, not the dispatcher.
+    request_queue_size = 512
+    daemon_threads = True
+
+
+Server(("127.0.0.1", port), Handler).serve_forever()

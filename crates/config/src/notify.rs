@@ -42,7 +42,7 @@ impl Default for NotifySettings {
             max_attempts: 12,
             retry_base_ms: 1_000,
             retry_max_ms: 600_000,
-            concurrency: 8,
+            concurrency: 32,
             poll_interval_ms: 1_000,
             lease_secs: 30,
         }

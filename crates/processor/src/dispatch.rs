@@ -97,13 +97,27 @@ pub(crate) struct Dispatcher {
     pub metrics: Metrics,
 }
 
+/// What one attempt came to, waiting to be written.
+struct Attempt {
+    notification: Notification,
+    result: Result<(), String>,
+}
+
+/// Attempts written per transaction at most.
+const SETTLE_BATCH: usize = 500;
+
 impl Dispatcher {
     /// Delivers until `cancel` fires, then lets the deliveries in flight end (each is bounded by
-    /// the timeout) and returns.
+    /// the timeout), writes their outcomes and returns.
     pub(crate) async fn run(self: Arc<Self>, cancel: CancellationToken) {
         tracing::info!(url = %self.target.url, concurrency = self.concurrency, "Delivering notifications");
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut deliveries = JoinSet::new();
+        // Attempts are written in batches by one task: a delivery costs no transaction of its
+        // own, and the next notification of its collection is claimable once the batch commits.
+        let (attempts, settling) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
+        let settled = Arc::new(Notify::new());
+        let settler = tokio::spawn(self.clone().settle(settling, settled.clone()));
         let mut failures: u32 = 0;
         loop {
             while deliveries.try_join_next().is_some() {}
@@ -141,64 +155,106 @@ impl Dispatcher {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                deliveries.spawn(self.clone().deliver(notification, permit));
+                deliveries.spawn(Self::deliver(
+                    self.target.clone(),
+                    notification,
+                    permit,
+                    attempts.clone(),
+                ));
             }
             if full {
                 continue;
             }
-            // A delivery that ends may let its collection's next notification go: look again
-            // then too, not only on a wake-up or the poll.
+            // A written batch may let its collections' next notifications go: look again then
+            // too, not only on a wake-up or the poll.
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 _ = self.wake.notified() => {}
-                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
+                _ = settled.notified() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
         // Deliveries in flight end on their own within the timeout; one cut short would come back
         // after its lease anyway (with the same webhook-id).
         while deliveries.join_next().await.is_some() {}
+        drop(attempts);
+        let _ = settler.await;
     }
 
-    async fn deliver(self: Arc<Self>, notification: Notification, _permit: OwnedSemaphorePermit) {
-        let id = notification.id;
+    async fn deliver(
+        target: Arc<Target>,
+        notification: Notification,
+        _permit: OwnedSemaphorePermit,
+        attempts: tokio::sync::mpsc::UnboundedSender<Attempt>,
+    ) {
+        let id = notification.id.to_string();
         let body = serde_json::to_vec(&notification.payload).unwrap_or_default();
-        let target = self.target.clone();
-        let attempt = tokio::task::spawn_blocking(move || target.post(&id.to_string(), &body))
+        let result = tokio::task::spawn_blocking(move || target.post(&id, &body))
             .await
             .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
-        let settled = match attempt {
-            Ok(()) => {
-                let at = now();
-                let latency = (at - notification.created_at).to_std().ok();
-                self.metrics.notification(Delivery::Delivered, latency);
-                run_blocking(&self.pool, move |conn| mark_delivered(conn, id, at)).await
-            }
-            Err(error) => {
-                let retry_at = (!self.retry.exhausted(notification.attempts)).then(|| {
-                    let delay = self.retry.delay(notification.attempts, &mut rand::rng());
-                    now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
-                });
-                match retry_at {
-                    Some(_) => {
-                        self.metrics.notification(Delivery::Retried, None);
-                        tracing::info!(notification = %id, attempts = notification.attempts, %error, "Notification not delivered; trying again later");
+        // The settler ends only after every sender is gone: this cannot fail while it runs.
+        let _ = attempts.send(Attempt {
+            notification,
+            result,
+        });
+    }
+
+    /// Writes attempts as they come, all that wait in one transaction, until every sender is
+    /// gone; wakes the claim loop after each batch.
+    async fn settle(
+        self: Arc<Self>,
+        mut attempts: tokio::sync::mpsc::UnboundedReceiver<Attempt>,
+        settled: Arc<Notify>,
+    ) {
+        let mut batch = Vec::new();
+        while attempts.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+            let at = now();
+            let mut delivered = Vec::new();
+            let mut undelivered = Vec::new();
+            for attempt in batch.drain(..) {
+                let n = attempt.notification;
+                match attempt.result {
+                    Ok(()) => {
+                        let latency = (at - n.created_at).to_std().ok();
+                        self.metrics.notification(Delivery::Delivered, latency);
+                        delivered.push(n.id);
                     }
-                    None => {
-                        self.metrics.notification(Delivery::Failed, None);
-                        tracing::warn!(notification = %id, attempts = notification.attempts, %error, "Notification FAILED after its last attempt");
+                    Err(error) => {
+                        let retry_at = (!self.retry.exhausted(n.attempts)).then(|| {
+                            let delay = self.retry.delay(n.attempts, &mut rand::rng());
+                            at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+                        });
+                        match retry_at {
+                            Some(_) => {
+                                self.metrics.notification(Delivery::Retried, None);
+                                tracing::info!(notification = %n.id, attempts = n.attempts, %error, "Notification not delivered; trying again later");
+                            }
+                            None => {
+                                self.metrics.notification(Delivery::Failed, None);
+                                tracing::warn!(notification = %n.id, attempts = n.attempts, %error, "Notification FAILED after its last attempt");
+                            }
+                        }
+                        undelivered.push((n.id, error, retry_at));
                     }
                 }
-                run_blocking(&self.pool, move |conn| {
-                    mark_undelivered(conn, id, &error, retry_at)
-                })
-                .await
             }
-        };
-        if let Err(error) = settled {
-            // Its lease runs out and it is claimed again: delivered twice at worst, same id.
-            tracing::warn!(notification = %id, %error, "Could not record a delivery attempt");
+            let written = run_blocking(&self.pool, move |conn| {
+                persistence::write_transaction(conn, |conn| {
+                    mark_delivered(conn, &delivered, at)?;
+                    for (id, error, retry_at) in &undelivered {
+                        mark_undelivered(conn, *id, error, *retry_at)?;
+                    }
+                    Ok::<_, persistence::StoreError>(())
+                })
+            })
+            .await;
+            if let Err(error) = written {
+                // Their leases run out and they are claimed again: delivered twice at worst,
+                // with the same webhook-id.
+                tracing::warn!(%error, "Could not record delivery attempts");
+            }
+            settled.notify_one();
         }
     }
 }

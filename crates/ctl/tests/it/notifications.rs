@@ -80,7 +80,7 @@ fn list_show_and_replay(ctl: Ctl) {
 
     // One delivered, one failed for good, as the dispatcher would leave them.
     let mut conn = ctl.connect();
-    mark_delivered(&mut conn, succeeded.parse().unwrap(), now()).unwrap();
+    mark_delivered(&mut conn, &[succeeded.parse().unwrap()], now()).unwrap();
     mark_undelivered(&mut conn, failed.parse().unwrap(), "HTTP 500: down", None).unwrap();
     drop(conn);
 

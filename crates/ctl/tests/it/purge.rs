@@ -81,7 +81,7 @@ fn fill_notifications(ctl: &Ctl, conn: &mut persistence::DbConnection) {
             .first(conn)
             .unwrap();
         match fate {
-            "DELIVERED" => persistence::mark_delivered(conn, id, persistence::now()).unwrap(),
+            "DELIVERED" => persistence::mark_delivered(conn, &[id], persistence::now()).unwrap(),
             "FAILED" => persistence::mark_undelivered(conn, id, "HTTP 500", None).unwrap(),
             _ => {}
         }

@@ -298,15 +298,19 @@ pub fn claim_notifications(
 
 const PENDING: &str = NotificationStatus::Pending.as_str();
 
-/// The endpoint answered 2xx.
+/// The endpoint answered 2xx to each of `ids`.
 pub fn mark_delivered(
     conn: &mut DbConnection,
-    id: Uuid,
+    ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(notifications::table.filter(notifications::id.eq(SqlUuid(id))))
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
+    diesel::update(notifications::table.filter(notifications::id.eq_any(keys)))
         .set((
-            notifications::status.eq(NotificationStatus::Delivered.as_str()),
+            notifications::status.eq("DELIVERED"),
             notifications::delivered_at.eq(SqlTime(now)),
             notifications::last_error.eq(None::<String>),
         ))

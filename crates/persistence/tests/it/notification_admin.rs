@@ -95,7 +95,7 @@ fn notifications_are_paged_newest_first_and_filtered(db: TestDb) {
     assert_eq!(of_b.len(), 3);
     assert!(of_b.iter().all(|n| n.request_ref == "REQ-B"));
     let newest_of_b = of_b[0].notification.id;
-    mark_delivered(&mut db.conn(), newest_of_b, now()).unwrap();
+    mark_delivered(&mut db.conn(), &[newest_of_b], now()).unwrap();
     mark_undelivered(
         &mut db.conn(),
         of_b[1].notification.id,
@@ -214,7 +214,7 @@ fn purge_deletes_old_delivered_and_failed_notifications_in_batches(db: TestDb) {
     assert_eq!(finished.len(), 26);
     for (n, notification) in finished.iter().enumerate() {
         if n % 2 == 0 {
-            mark_delivered(&mut db.conn(), notification.id, now()).unwrap();
+            mark_delivered(&mut db.conn(), &[notification.id], now()).unwrap();
         } else {
             mark_undelivered(&mut db.conn(), notification.id, "HTTP 500", None).unwrap();
         }
@@ -230,7 +230,7 @@ fn purge_deletes_old_delivered_and_failed_notifications_in_batches(db: TestDb) {
     );
     override_to(&db, "REQ-NEW", CollectionStatus::Success, now());
     let recent = notifications_of(&mut db.conn(), find_collection_id(&db, "REQ-NEW")).unwrap();
-    mark_delivered(&mut db.conn(), recent[0].id, now()).unwrap();
+    mark_delivered(&mut db.conn(), &[recent[0].id], now()).unwrap();
 
     let cutoff = now() - TimeDelta::days(30);
     assert_eq!(
