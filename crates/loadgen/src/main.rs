@@ -8,170 +8,22 @@
 mod api;
 mod api_bench;
 mod check;
+mod cli;
 mod http;
 mod plan;
 mod report;
 mod send;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand};
-use domain::provider::Preset;
+use clap::Parser;
+
+use crate::cli::{ApiArgs, Cli, Mode, RetryArgs, RunArgs};
 use persistence::{DatabaseUrl, DbConnection, SqliteOptions};
 use serde_json::json;
-
-#[derive(Parser)]
-#[command(
-    name = "loadgen",
-    about = "Load generator and invariant checker for webhook-inbox"
-)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-#[derive(Subcommand)]
-enum Mode {
-    /// Send a run of signed webhooks to a receiver, wait for the processors, check.
-    Ingest {
-        #[command(flatten)]
-        run: RunArgs,
-        /// Receiver address(es), comma-separated: connections are spread over them.
-        #[arg(long, default_value = "127.0.0.1:8080", value_delimiter = ',')]
-        addr: Vec<String>,
-        /// Connections sending at once.
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Deliveries per second (default: as fast as answers come).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// How long to wait for processors to drain the run (0: do not wait, do not check).
-        #[arg(long, default_value_t = 120)]
-        drain_timeout_secs: u64,
-        #[command(flatten)]
-        retry: RetryArgs,
-        #[command(flatten)]
-        through: ApiArgs,
-    },
-    /// Write a run straight into the database as RECEIVED events (no receiver).
-    Backlog {
-        #[command(flatten)]
-        run: RunArgs,
-    },
-    /// Wait until processors have drained a run written by `backlog`; report the rate, check.
-    Drain {
-        #[command(flatten)]
-        run: RunArgs,
-        #[arg(long, default_value_t = 600)]
-        drain_timeout_secs: u64,
-    },
-    /// Time the host API: POST /v1/collections of new collections, then GET
-    /// /v1/collections/{ref} of those, each for --seconds (no receiver, no database).
-    ApiBench {
-        /// The api service's address.
-        #[arg(long)]
-        api: String,
-        /// A key with the read and write scopes.
-        #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
-        api_key: String,
-        /// Names the collections created (`<run>-b<n>`): letters, digits, `-` and `_`.
-        #[arg(long)]
-        run: String,
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-        /// How long each of the two steps lasts.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Write the figures here as JSON.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-/// Where `ingest` creates the run's collections: in the database unless `--api` is given.
-#[derive(Args, Clone)]
-struct ApiArgs {
-    /// Create the collections through the api service at this address (POST /v1/collections).
-    #[arg(long)]
-    api: Option<String>,
-    /// A key with the write scope, for --api.
-    #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// Connections creating collections at once, with --api.
-    #[arg(long, default_value_t = 16)]
-    api_connections: usize,
-}
-
-/// How deliveries are retried, as a provider would, and what is logged of each attempt.
-#[derive(Args, Clone)]
-struct RetryArgs {
-    /// Attempts per delivery before giving up on it.
-    #[arg(long, default_value_t = 5)]
-    attempts: u32,
-    /// Pause before each retry, in milliseconds.
-    #[arg(long, default_value_t = 100)]
-    retry_ms: u64,
-    /// An attempt unanswered after this many milliseconds counts as no answer (status 0).
-    #[arg(long, default_value_t = 30_000)]
-    attempt_timeout_ms: u64,
-    /// Write every attempt here as CSV: index,attempt,started_ms,ended_ms,status (epoch ms).
-    #[arg(long)]
-    answers: Option<PathBuf>,
-}
-
-#[derive(Args, Clone)]
-struct RunArgs {
-    /// Names the run's events and collections; several runs can share a database.
-    #[arg(long)]
-    run: String,
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: String,
-    /// The provider name in the receiver's configuration.
-    #[arg(long, default_value = "bench")]
-    provider: String,
-    #[arg(long, value_enum, default_value = "generic")]
-    preset: PresetArg,
-    /// The provider's secret.
-    #[arg(long, env = "LOADGEN_SECRET")]
-    secret: String,
-    #[arg(long, default_value_t = 10_000)]
-    events: usize,
-    #[arg(long, default_value_t = 1_000)]
-    collections: usize,
-    #[arg(long, default_value_t = 0.10)]
-    duplicates: f64,
-    #[arg(long, default_value_t = 0.20)]
-    out_of_order: f64,
-    #[arg(long, default_value_t = 1024)]
-    body_bytes: usize,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Write the figures here as JSON.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum PresetArg {
-    Generic,
-    Paystack,
-    Stripe,
-    StandardWebhooks,
-}
-
-impl PresetArg {
-    fn preset(self) -> Preset {
-        match self {
-            PresetArg::Generic => Preset::Generic,
-            PresetArg::Paystack => Preset::Paystack,
-            PresetArg::Stripe => Preset::Stripe,
-            PresetArg::StandardWebhooks => Preset::StandardWebhooks,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {

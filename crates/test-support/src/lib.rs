@@ -109,3 +109,41 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A service test's database: a PostgreSQL schema of its own (dropped after), or an SQLite file
+/// in a temporary directory (removed after).
+pub enum TestDatabase {
+    Postgres(PgSchema),
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
+}
+
+impl TestDatabase {
+    /// `None` when PostgreSQL is unreachable outside CI.
+    pub fn create(backend: Backend, test: &str) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("inbox.db");
+                Some(TestDatabase::Sqlite { _dir: dir, path })
+            }
+            Backend::Postgres => PgSchema::create(test).map(TestDatabase::Postgres),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Postgres(schema) => schema.url.clone(),
+            TestDatabase::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+        }
+    }
+}

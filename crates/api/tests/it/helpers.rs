@@ -10,7 +10,7 @@ use api::Application;
 use persistence::{run_migrations, DatabaseUrl, DbConnection, DbPool, SqliteOptions};
 use serde_json::Value;
 use test_support::proxy::Proxy;
-use test_support::PgSchema;
+pub use test_support::{Backend, TestDatabase};
 
 /// `app`: read and write; its second key is the one a rotation brings in.
 pub const APP_KEY: &str = "app-key-0123456789abcdefghijkl";
@@ -19,12 +19,6 @@ pub const APP_KEY_NEXT: &str = "app-key-next-0123456789abcdefgh";
 pub const READER_KEY: &str = "reader-key-0123456789abcdefghij";
 /// `ops`: read and admin.
 pub const OPS_KEY: &str = "ops-key-0123456789abcdefghijklm";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
 
 pub struct TestApi {
     pub port: u16,
@@ -217,34 +211,6 @@ pub async fn spawn_api_with(backend: Backend, test: &str, via_proxy: bool) -> Op
         handle,
         _db: db,
     })
-}
-
-pub enum TestDatabase {
-    Postgres(PgSchema),
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: std::path::PathBuf,
-    },
-}
-
-impl TestDatabase {
-    fn create(backend: Backend, test: &str) -> Option<TestDatabase> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("inbox.db");
-                Some(TestDatabase::Sqlite { _dir: dir, path })
-            }
-            Backend::Postgres => PgSchema::create(test).map(TestDatabase::Postgres),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            TestDatabase::Postgres(schema) => schema.url.clone(),
-            TestDatabase::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
-        }
-    }
 }
 
 /// Declares each listed async test (taking a `TestApi`) once per backend.

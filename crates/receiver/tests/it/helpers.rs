@@ -13,7 +13,7 @@ use domain::signature::{self, Scheme};
 use persistence::DbPool;
 use receiver::Application;
 
-use test_support::PgSchema;
+pub use test_support::{Backend, TestDatabase};
 
 use test_support::proxy::Proxy;
 
@@ -22,12 +22,6 @@ pub const PAYSTACK_SECRET: &str = "sk_test_paystack_9a8b7c";
 pub const STRIPE_SECRET: &str = "whsec_stripe_test_5d6e7f";
 pub const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const ROTATED_OUT_SECRET: &str = "demo-secret-old-0a0b0c";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
 
 pub struct Options {
     /// Put a cuttable proxy between the app and PostgreSQL.
@@ -222,34 +216,6 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
         handle,
         _db: db,
     })
-}
-
-pub enum TestDatabase {
-    Postgres(PgSchema),
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: std::path::PathBuf,
-    },
-}
-
-impl TestDatabase {
-    fn create(backend: Backend, test: &str) -> Option<TestDatabase> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("inbox.db");
-                Some(TestDatabase::Sqlite { _dir: dir, path })
-            }
-            Backend::Postgres => PgSchema::create(test).map(TestDatabase::Postgres),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            TestDatabase::Postgres(schema) => schema.url.clone(),
-            TestDatabase::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
-        }
-    }
 }
 
 /// Everything logged in this test process, at debug level (tests that check log content read it).
