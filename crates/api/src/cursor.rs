@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::DateTime;
-use persistence::Cursor;
+use persistence::{Collection, Cursor, EventSummary, NotificationEntry};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -56,6 +56,70 @@ pub fn decode(list: List, text: &str) -> Result<Cursor, ApiError> {
         .ok_or_else(invalid)?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
     Ok(Cursor { at, id })
+}
+
+/// A row of a keyset list: which list, and where the row stands in it.
+pub trait Listed {
+    const LIST: List;
+    fn position(&self) -> Cursor;
+}
+
+impl Listed for Collection {
+    const LIST: List = List::Collections;
+    fn position(&self) -> Cursor {
+        Cursor {
+            at: self.updated_at,
+            id: self.id,
+        }
+    }
+}
+
+impl Listed for EventSummary {
+    const LIST: List = List::Events;
+    fn position(&self) -> Cursor {
+        Cursor {
+            at: self.received_at,
+            id: self.id,
+        }
+    }
+}
+
+impl Listed for NotificationEntry {
+    const LIST: List = List::Notifications;
+    fn position(&self) -> Cursor {
+        Cursor {
+            at: self.notification.created_at,
+            id: self.notification.id,
+        }
+    }
+}
+
+/// One page of a keyset list, read with one row more than `limit`: whether more follow is then
+/// known without a count.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T: Listed> Page<T> {
+    /// The page of `rows`, which were read with `limit + 1`.
+    pub fn of(mut rows: Vec<T>, limit: i64) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        Page { rows, has_more }
+    }
+
+    /// The cursor after the last row, when more rows follow.
+    pub fn next(&self) -> Option<String> {
+        self.last().filter(|_| self.has_more)
+    }
+
+    /// The cursor after the last row, whether or not more follow: where a reader of changes
+    /// asks again later.
+    pub fn last(&self) -> Option<String> {
+        self.rows.last().map(|row| encode(T::LIST, row.position()))
+    }
 }
 
 #[cfg(test)]

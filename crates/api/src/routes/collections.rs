@@ -8,13 +8,13 @@ use domain::{Authority, CollectionStatus, Decision, Request};
 use inbox_config::Scope;
 use persistence::{
     apply_requests, collection_history, create_collection, find_collection, list_collections, now,
-    run_blocking, write_transaction, Collection, CollectionQuery, Cursor, DbPool, Decide,
-    EventsHeld, NewCollection, RequestOutcome, StoreError,
+    run_blocking, write_transaction, Collection, CollectionQuery, DbPool, Decide, EventsHeld,
+    NewCollection, RequestOutcome, StoreError,
 };
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::error::ApiError;
 use crate::input::{self, Query};
 use crate::state::{AppState, DEFAULT_PAGE_SIZE};
@@ -192,7 +192,7 @@ pub async fn list(
         .get("cursor")
         .map(|c| cursor::decode(List::Collections, c))
         .transpose()?;
-    let mut rows = run_blocking(&state.pool, move |conn| {
+    let rows = run_blocking(&state.pool, move |conn| {
         list_collections(
             conn,
             &CollectionQuery {
@@ -205,23 +205,14 @@ pub async fn list(
         )
     })
     .await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let page = Page::of(rows, limit);
     // The position after the last row, also when the list is done for now: a reader following
     // changes keeps it and asks again later.
-    let next = rows
+    let next = page
         .last()
-        .map(|c| {
-            cursor::encode(
-                List::Collections,
-                Cursor {
-                    at: c.updated_at,
-                    id: c.id,
-                },
-            )
-        })
         .or_else(|| query.get("cursor").map(str::to_owned));
-    Ok(HttpResponse::Ok().json(json!({"data": rows, "has_more": has_more, "next_cursor": next})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": page.rows, "has_more": page.has_more, "next_cursor": next})))
 }
 
 pub async fn set_status(

@@ -5,14 +5,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use inbox_config::Scope;
 use persistence::{
-    find_event, list_event_summaries, now, replay_event, replay_matching, run_blocking, Cursor,
-    EventQuery, EventStatus, ReplayFilter, Replayed, WebhookEvent,
+    find_event, list_event_summaries, now, replay_event, replay_matching, run_blocking, EventQuery,
+    EventStatus, ReplayFilter, Replayed, WebhookEvent,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::error::ApiError;
 use crate::input::{self, Query};
 use crate::state::{AppState, DEFAULT_PAGE_SIZE};
@@ -71,7 +71,7 @@ pub async fn list(
         .get("cursor")
         .map(|c| cursor::decode(List::Events, c))
         .transpose()?;
-    let mut rows = run_blocking(&state.pool, move |conn| {
+    let rows = run_blocking(&state.pool, move |conn| {
         list_event_summaries(
             conn,
             &EventQuery {
@@ -84,22 +84,9 @@ pub async fn list(
         )
     })
     .await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(|e| {
-            cursor::encode(
-                List::Events,
-                Cursor {
-                    at: e.received_at,
-                    id: e.id,
-                },
-            )
-        })
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(json!({"data": rows, "has_more": has_more, "next_cursor": next})))
+    let page = Page::of(rows, limit);
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": page.rows, "has_more": page.has_more, "next_cursor": page.next()})))
 }
 
 pub async fn show(

@@ -5,14 +5,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use inbox_config::Scope;
 use persistence::{
-    find_notification, list_notifications, now, replay_notification, run_blocking, Cursor,
+    find_notification, list_notifications, now, replay_notification, run_blocking,
     NotificationEntry, NotificationQuery, NotificationStatus,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::error::ApiError;
 use crate::input::Query;
 use crate::state::{AppState, DEFAULT_PAGE_SIZE};
@@ -63,7 +63,7 @@ pub async fn list(
         .get("cursor")
         .map(|c| cursor::decode(List::Notifications, c))
         .transpose()?;
-    let mut rows = run_blocking(&state.pool, move |conn| {
+    let rows = run_blocking(&state.pool, move |conn| {
         list_notifications(
             conn,
             &NotificationQuery {
@@ -75,23 +75,10 @@ pub async fn list(
         )
     })
     .await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(|e| {
-            cursor::encode(
-                List::Notifications,
-                Cursor {
-                    at: e.notification.created_at,
-                    id: e.notification.id,
-                },
-            )
-        })
-    } else {
-        None
-    };
-    let data: Vec<Value> = rows.iter().map(view).collect();
-    Ok(HttpResponse::Ok().json(json!({"data": data, "has_more": has_more, "next_cursor": next})))
+    let page = Page::of(rows, limit);
+    let data: Vec<Value> = page.rows.iter().map(view).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": data, "has_more": page.has_more, "next_cursor": page.next()})))
 }
 
 pub async fn show(

@@ -8,8 +8,7 @@ use domain::CollectionStatus;
 use inbox_config::Scope;
 use persistence::{
     collection_history, find_collection, list_collections, list_events, notifications_of,
-    run_blocking, Collection, CollectionQuery, Cursor, EventFilter, Notification, Transition,
-    WebhookEvent,
+    run_blocking, Collection, CollectionQuery, EventFilter, Notification, Transition, WebhookEvent,
 };
 use serde::Deserialize;
 
@@ -17,7 +16,7 @@ use super::{choices, given, pretty, Choice};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
 use crate::console::{encode, page, see_other, Chrome};
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::routes::collections::force_status;
 use crate::state::AppState;
 
@@ -81,11 +80,12 @@ pub async fn list(
     };
     let searched = !request_ref.is_empty();
     let wanted = request_ref.clone();
-    let (rows, has_more) = run_blocking(&state.pool, move |conn| {
+    let listed = run_blocking(&state.pool, move |conn| {
         if !wanted.is_empty() {
-            return Ok((find_collection(conn, &wanted)?.into_iter().collect(), false));
+            let found = find_collection(conn, &wanted)?.into_iter().collect();
+            return Ok(Page::of(found, PAGE));
         }
-        let mut rows = list_collections(
+        let rows = list_collections(
             conn,
             &CollectionQuery {
                 status,
@@ -94,19 +94,10 @@ pub async fn list(
                 limit: PAGE + 1,
             },
         )?;
-        let has_more = rows.len() as i64 > PAGE;
-        rows.truncate(PAGE as usize);
-        Ok((rows, has_more))
+        Ok(Page::of(rows, PAGE))
     })
     .await?;
-    let next = rows.last().filter(|_| has_more).map(|c| {
-        let at = cursor::encode(
-            List::Collections,
-            Cursor {
-                at: c.updated_at,
-                id: c.id,
-            },
-        );
+    let next = listed.next().map(|at| {
         format!(
             "/console/collections?status={}&cursor={at}",
             encode(&status_text)
@@ -114,7 +105,7 @@ pub async fn list(
     });
     page(&ListPage {
         chrome: Chrome::of(&operator, "collections"),
-        rows: rows.into_iter().map(row).collect(),
+        rows: listed.rows.into_iter().map(row).collect(),
         request_ref,
         statuses: choices(&STATUSES, &status_text),
         next,

@@ -7,8 +7,7 @@ use askama::Template;
 use inbox_config::Scope;
 use persistence::{
     count_replayable, find_event, list_event_summaries, now, replay_event, replay_matching,
-    run_blocking, Cursor, EventQuery, EventStatus, EventSummary, ReplayFilter, Replayed,
-    WebhookEvent,
+    run_blocking, EventQuery, EventStatus, EventSummary, ReplayFilter, Replayed, WebhookEvent,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -17,7 +16,7 @@ use super::{choices, given, pretty, Choice};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
 use crate::console::{encode, page, see_other, Chrome};
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::state::AppState;
 
 const PAGE: i64 = 50;
@@ -79,7 +78,7 @@ pub async fn list(
         text => Some(cursor::decode(List::Events, text)?),
     };
     let wanted = provider.clone();
-    let mut rows = run_blocking(&state.pool, move |conn| {
+    let rows = run_blocking(&state.pool, move |conn| {
         list_event_summaries(
             conn,
             &EventQuery {
@@ -92,25 +91,18 @@ pub async fn list(
         )
     })
     .await?;
-    let has_more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    let listed = Page::of(rows, PAGE);
     let filter = filter_query(&status_text, &provider);
-    let next = rows.last().filter(|_| has_more).map(|e| {
-        let at = cursor::encode(
-            List::Events,
-            Cursor {
-                at: e.received_at,
-                id: e.id,
-            },
-        );
-        format!("/console/events?{filter}&cursor={at}")
-    });
+    let next = listed
+        .next()
+        .map(|at| format!("/console/events?{filter}&cursor={at}"));
     let replay_all = matches!(status, Some(EventStatus::Failed | EventStatus::Processed))
         .then(|| format!("/console/events/replay?{filter}"))
         .filter(|_| operator.is_admin());
     page(&ListPage {
         chrome: Chrome::of(&operator, "events"),
-        rows: rows
+        rows: listed
+            .rows
             .into_iter()
             .map(|e| Row {
                 href: format!("/console/events/{}", e.id),

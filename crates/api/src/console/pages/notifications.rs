@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use inbox_config::Scope;
 use persistence::{
-    list_notifications, now, replay_notification, run_blocking, Cursor, NotificationEntry,
+    list_notifications, now, replay_notification, run_blocking, NotificationEntry,
     NotificationQuery, NotificationStatus,
 };
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::{choices, given, Choice};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
 use crate::console::{encode, page, see_other, Chrome};
-use crate::cursor::{self, List};
+use crate::cursor::{self, List, Page};
 use crate::state::AppState;
 
 const PAGE: i64 = 50;
@@ -59,7 +59,7 @@ pub async fn list(
         "" => None,
         text => Some(cursor::decode(List::Notifications, text)?),
     };
-    let mut rows = run_blocking(&state.pool, move |conn| {
+    let rows = run_blocking(&state.pool, move |conn| {
         list_notifications(
             conn,
             &NotificationQuery {
@@ -71,16 +71,8 @@ pub async fn list(
         )
     })
     .await?;
-    let has_more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
-    let next = rows.last().filter(|_| has_more).map(|e| {
-        let at = cursor::encode(
-            List::Notifications,
-            Cursor {
-                at: e.notification.created_at,
-                id: e.notification.id,
-            },
-        );
+    let listed = Page::of(rows, PAGE);
+    let next = listed.next().map(|at| {
         format!(
             "/console/notifications?status={}&cursor={at}",
             encode(&status_text)
@@ -88,7 +80,8 @@ pub async fn list(
     });
     page(&ListPage {
         chrome: Chrome::of(&operator, "notifications"),
-        rows: rows
+        rows: listed
+            .rows
             .into_iter()
             .map(|n| Row {
                 collection: format!("/console/collections/{}", encode(&n.request_ref)),
