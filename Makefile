@@ -43,7 +43,7 @@ test:
 	INBOX_TEST_SKIP_LOG=$(SKIP_LOG) scripts/multi-instance.sh || status=1; \
 	INBOX_TEST_SKIP_LOG=$(SKIP_LOG) scripts/faults.py || status=1; \
 	if [ -s $(SKIP_LOG) ]; then \
-	  echo "Skipped because a service was unreachable ($$(sort -u $(SKIP_LOG) | wc -l) tests):"; \
+	  echo "Skipped because a service (or Chromium) was unreachable ($$(sort -u $(SKIP_LOG) | wc -l) tests):"; \
 	  sort -u $(SKIP_LOG); \
 	fi; \
 	exit $$status

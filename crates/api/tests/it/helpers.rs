@@ -135,7 +135,12 @@ request_timeout_secs = {request_timeout_secs}
 workers = 2
 shutdown_grace_secs = 5
 max_page_size = 100
+{API_KEYS_TOML}"#
+    )
+}
 
+/// The three keys of `keys_env`, as `[api.keys]` tables.
+pub const API_KEYS_TOML: &str = r#"
 [api.keys.app]
 scopes = ["read", "write"]
 secrets = ["APP_KEY", "APP_KEY_NEXT"]
@@ -147,9 +152,7 @@ secrets = ["READER_KEY"]
 [api.keys.ops]
 scopes = ["read", "admin"]
 secrets = ["OPS_KEY"]
-"#
-    )
-}
+"#;
 
 pub fn keys_env() -> HashMap<String, String> {
     [

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod collections;
 mod console;
 mod docs;
@@ -13,3 +14,4 @@ mod events;
 mod notifications;
 mod openapi;
 mod outage;
+mod webdriver;
