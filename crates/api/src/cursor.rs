@@ -14,6 +14,9 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum List {
     Collections,
+    /// The console's collections, latest change first: a cursor of its own, so that one from
+    /// the API's order is refused rather than read backwards.
+    CollectionsNewestFirst,
     Events,
     Notifications,
 }
@@ -22,6 +25,7 @@ impl List {
     fn tag(self) -> &'static str {
         match self {
             List::Collections => "c1",
+            List::CollectionsNewestFirst => "c2",
             List::Events => "e1",
             List::Notifications => "n1",
         }
@@ -99,15 +103,26 @@ impl Listed for NotificationEntry {
 pub struct Page<T> {
     pub rows: Vec<T>,
     pub has_more: bool,
+    /// The list its cursors name: the rows' own, unless read in another order.
+    list: List,
 }
 
 impl<T: Listed> Page<T> {
     /// The page of `rows`, which were read with `limit + 1`.
-    pub fn of(mut rows: Vec<T>, limit: i64) -> Page<T> {
+    pub fn of(rows: Vec<T>, limit: i64) -> Page<T> {
+        Page::of_in(rows, limit, T::LIST)
+    }
+
+    /// The same, for rows read in the order of `list` (its cursors say so).
+    pub fn of_in(mut rows: Vec<T>, limit: i64, list: List) -> Page<T> {
         let limit = usize::try_from(limit).unwrap_or(0);
         let has_more = rows.len() > limit;
         rows.truncate(limit);
-        Page { rows, has_more }
+        Page {
+            rows,
+            has_more,
+            list,
+        }
     }
 
     /// The cursor after the last row, when more rows follow.
@@ -118,7 +133,9 @@ impl<T: Listed> Page<T> {
     /// The cursor after the last row, whether or not more follow: where a reader of changes
     /// asks again later.
     pub fn last(&self) -> Option<String> {
-        self.rows.last().map(|row| encode(T::LIST, row.position()))
+        self.rows
+            .last()
+            .map(|row| encode(self.list, row.position()))
     }
 }
 

@@ -201,6 +201,7 @@ pub async fn list(
                 after,
                 // One more than the page: whether there is more is known without a count.
                 limit: limit + 1,
+                ..Default::default()
             },
         )
     })

@@ -80,6 +80,7 @@ pub async fn list(
                 request_ref: request_ref.as_deref(),
                 before,
                 limit: limit + 1,
+                ..Default::default()
             },
         )
     })

@@ -21,6 +21,8 @@ on_both_backends!(
     replays_need_the_admin_scope_and_the_forms_token,
     an_override_is_audited_with_the_key_name,
     every_page_answers,
+    collections_come_latest_change_first_within_a_range,
+    events_are_filtered_and_replayed_by_the_time_received,
 );
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -632,6 +634,7 @@ async fn every_page_answers(api: TestApi) {
         ("/console/events/not-an-id", 404),
         ("/console/events?status=LOST", 422),
         ("/console/collections?cursor=nonsense", 422),
+        ("/console/collections?updated_from=yesterday", 422),
         ("/console/no-such-page", 404),
     ] {
         let page = reader.get(path).await;
@@ -639,4 +642,129 @@ async fn every_page_answers(api: TestApi) {
         assert!(page.body.contains("<h1>"), "{path}: an HTML page");
         assert_eq!(page.header("content-security-policy"), Some(CSP), "{path}");
     }
+}
+
+async fn collections_come_latest_change_first_within_a_range(api: TestApi) {
+    let t0 = now() - TimeDelta::hours(2);
+    {
+        let mut conn = api.pool.get().unwrap();
+        for (n, minutes) in [(1, 0), (2, 10), (3, 20), (4, 30)] {
+            let reference = format!("REQ-RANGE-{n}");
+            let new = NewCollection::initiated(&reference);
+            create_collection(&mut conn, &new, t0 + TimeDelta::minutes(minutes)).unwrap();
+        }
+    }
+    let mut reader = Browser::signed_in(&api, READER_KEY).await;
+    let order = |body: &str| -> Vec<u32> {
+        body.match_indices("REQ-RANGE-")
+            .filter_map(|(at, _)| body[at + 10..at + 11].parse().ok())
+            .fold(Vec::new(), |mut seen, n| {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                }
+                seen
+            })
+    };
+    let all = reader.get("/console/collections").await;
+    assert_eq!(order(&all.body), [4, 3, 2, 1], "latest change first");
+    // Both ends included, to the second; the fields show the range back.
+    let from = (t0 + TimeDelta::minutes(10)).format("%Y-%m-%dT%H:%M:%S");
+    let to = (t0 + TimeDelta::minutes(20)).format("%Y-%m-%dT%H:%M:%S");
+    let ranged = reader
+        .get(&format!(
+            "/console/collections?updated_from={from}&updated_to={to}"
+        ))
+        .await;
+    assert_eq!(ranged.status, 200, "{}", ranged.body);
+    assert_eq!(order(&ranged.body), [3, 2], "{}", ranged.body);
+    assert!(ranged.body.contains(&format!(r#"value="{from}""#)));
+    let later = reader
+        .get(&format!("/console/collections?updated_from={to}"))
+        .await;
+    assert_eq!(order(&later.body), [4, 3]);
+    // A cursor of the API's list (oldest change first) is not read backwards.
+    let api_page = api
+        .call("GET", "/v1/collections?limit=1", Some(READER_KEY), None)
+        .await;
+    let api_cursor = api_page.body["next_cursor"].as_str().unwrap().to_owned();
+    let refused = reader
+        .get(&format!("/console/collections?cursor={api_cursor}"))
+        .await;
+    assert_eq!(refused.status, 422);
+}
+
+async fn events_are_filtered_and_replayed_by_the_time_received(api: TestApi) {
+    let t0 = now() - TimeDelta::hours(3);
+    let mut ids = Vec::new();
+    for (n, minutes) in [(1, 0), (2, 10), (3, 20), (4, 30)] {
+        let key = format!("evt-time-{n}");
+        let payload = json!({"id": key});
+        let new = NewWebhookEvent::received(
+            "paystack",
+            Some(&key),
+            &key,
+            Some("REQ-T"),
+            &payload,
+            None,
+            t0 + TimeDelta::minutes(minutes),
+        );
+        let mut conn = api.pool.get().unwrap();
+        let id = record_event(&mut conn, &new).unwrap().event().id;
+        mark_failed(&mut conn, id, "no collection", now()).unwrap();
+        ids.push(id);
+    }
+    let from = (t0 + TimeDelta::minutes(10)).format("%Y-%m-%dT%H:%M:%S");
+    let to = (t0 + TimeDelta::minutes(20)).format("%Y-%m-%dT%H:%M:%S");
+    let range = format!("received_from={from}&received_to={to}");
+    let mut ops = Browser::signed_in(&api, OPS_KEY).await;
+    let list = ops
+        .get(&format!("/console/events?status=FAILED&{range}"))
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let shown_ids: Vec<bool> = ids
+        .iter()
+        .map(|id| list.body.contains(&id.to_string()))
+        .collect();
+    assert_eq!(shown_ids, [false, true, true, false], "both ends included");
+    // The "replay every event matching" link carries the range.
+    let body = shown(&list.body);
+    let start = body
+        .find("/console/events/replay?")
+        .unwrap_or_else(|| panic!("no replay link in {body}"));
+    let confirm_path = &body[start..start + body[start..].find('"').unwrap()];
+    assert!(confirm_path.contains("received_from=2"), "{confirm_path}");
+    assert!(confirm_path.contains("received_to=2"), "{confirm_path}");
+    let confirm = ops.get(confirm_path).await;
+    assert!(
+        confirm.body.contains(r#"<b class="count">2</b>"#),
+        "{}",
+        confirm.body
+    );
+    let (from, to) = (from.to_string(), to.to_string());
+    let done = ops
+        .post(
+            "/console/events/replay",
+            &[
+                ("csrf", &confirm.csrf()),
+                ("status", "FAILED"),
+                ("provider", ""),
+                ("received_from", &from),
+                ("received_to", &to),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let statuses: Vec<EventStatus> = ids.iter().map(|id| status_of(&api, *id)).collect();
+    assert_eq!(
+        statuses,
+        [
+            EventStatus::Failed,
+            EventStatus::Received,
+            EventStatus::Received,
+            EventStatus::Failed
+        ]
+    );
+    let bad = ops.get("/console/events?received_to=soon").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("received to"), "{}", bad.body);
 }

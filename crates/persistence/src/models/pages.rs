@@ -32,35 +32,59 @@ pub struct CollectionQuery {
     pub status: Option<CollectionStatus>,
     /// Only collections changed after this instant.
     pub updated_after: Option<DateTime<Utc>>,
-    /// Only collections after this position.
+    /// Only collections last changed before this instant.
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Only collections after this position, in the list's order.
     pub after: Option<Cursor>,
+    /// Latest change first (the console's order) instead of the API's oldest change first. The
+    /// same `(updated_at, id)` index serves both, read backwards. A cursor belongs to one order.
+    pub newest_first: bool,
     pub limit: i64,
 }
 
-/// Up to `limit` collections, in the order they last changed.
+/// Up to `limit` collections, in the order they last changed (or the reverse).
 pub fn list_collections(
     conn: &mut DbConnection,
     query: &CollectionQuery,
 ) -> Result<Vec<Collection>, StoreError> {
     let mut rows = collections::table
         .select(Collection::as_select())
-        .order((collections::updated_at.asc(), collections::id.asc()))
         .limit(query.limit)
         .into_boxed();
+    rows = if query.newest_first {
+        rows.order((collections::updated_at.desc(), collections::id.desc()))
+    } else {
+        rows.order((collections::updated_at.asc(), collections::id.asc()))
+    };
     if let Some(status) = query.status {
         rows = rows.filter(collections::status.eq(status.as_str()));
     }
     if let Some(at) = query.updated_after {
         rows = rows.filter(collections::updated_at.gt(SqlTime(at)));
     }
-    if let Some(Cursor { at, id }) = query.after {
-        rows = rows.filter(
-            collections::updated_at
-                .gt(SqlTime(at))
-                .or(collections::updated_at
-                    .eq(SqlTime(at))
-                    .and(collections::id.gt(SqlUuid(id)))),
-        );
+    if let Some(at) = query.updated_before {
+        rows = rows.filter(collections::updated_at.lt(SqlTime(at)));
+    }
+    match query.after {
+        Some(Cursor { at, id }) if query.newest_first => {
+            rows = rows.filter(
+                collections::updated_at
+                    .lt(SqlTime(at))
+                    .or(collections::updated_at
+                        .eq(SqlTime(at))
+                        .and(collections::id.lt(SqlUuid(id)))),
+            );
+        }
+        Some(Cursor { at, id }) => {
+            rows = rows.filter(
+                collections::updated_at
+                    .gt(SqlTime(at))
+                    .or(collections::updated_at
+                        .eq(SqlTime(at))
+                        .and(collections::id.gt(SqlUuid(id)))),
+            );
+        }
+        None => {}
     }
     Ok(rows.load(conn)?)
 }
@@ -87,6 +111,10 @@ pub struct EventQuery<'a> {
     pub status: Option<EventStatus>,
     pub provider: Option<&'a str>,
     pub request_ref: Option<&'a str>,
+    /// Received at or after this instant.
+    pub received_after: Option<DateTime<Utc>>,
+    /// Received before this instant.
+    pub received_before: Option<DateTime<Utc>>,
     /// Only events before this position (the list runs newest first).
     pub before: Option<Cursor>,
     pub limit: i64,
@@ -111,6 +139,12 @@ pub fn list_event_summaries(
     }
     if let Some(reference) = query.request_ref {
         rows = rows.filter(request_ref.eq(reference.to_owned()));
+    }
+    if let Some(at) = query.received_after {
+        rows = rows.filter(received_at.ge(SqlTime(at)));
+    }
+    if let Some(at) = query.received_before {
+        rows = rows.filter(received_at.lt(SqlTime(at)));
     }
     if let Some(Cursor { at, id: last }) = query.before {
         rows = rows.filter(

@@ -17,6 +17,7 @@ use crate::helpers::TestDb;
 
 on_both_backends!(
     collection_pages_see_every_change_while_rows_change,
+    collection_pages_newest_first_within_a_range,
     event_pages_run_newest_first_without_repeats,
     bulk_replay_sends_back_what_matches_once,
 );
@@ -96,6 +97,53 @@ fn collection_pages_see_every_change_while_rows_change(db: TestDb) {
     .unwrap();
     let refs: Vec<&str> = changed.iter().map(|c| c.request_ref.as_str()).collect();
     assert_eq!(refs, ["REQ-03", "REQ-20"]);
+}
+
+fn collection_pages_newest_first_within_a_range(db: TestDb) {
+    let t0 = now() - TimeDelta::hours(1);
+    // Two share an instant: the id breaks the tie, backwards too.
+    for (n, second) in [(0, 0), (1, 1), (2, 2), (3, 2), (4, 3), (5, 4)] {
+        let reference = format!("REQ-{n}");
+        let at = t0 + TimeDelta::seconds(second);
+        create_collection(&mut db.conn(), &NewCollection::initiated(&reference), at).unwrap();
+    }
+    let mut read = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let page = list_collections(
+            &mut db.conn(),
+            &CollectionQuery {
+                // (t0, t0 + 4 s): REQ-0 and REQ-5 are out of the range.
+                updated_after: Some(t0),
+                updated_before: Some(t0 + TimeDelta::seconds(4)),
+                newest_first: true,
+                after,
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(Cursor {
+            at: last.updated_at,
+            id: last.id,
+        });
+        read.extend(
+            page.into_iter()
+                .map(|c| (c.updated_at, c.id, c.request_ref)),
+        );
+        assert!(read.len() < 10, "the pages never end");
+    }
+    let refs: Vec<&str> = read.iter().map(|(_, _, r)| r.as_str()).collect();
+    assert_eq!(refs.len(), 4, "{refs:?}");
+    assert_eq!(refs[0], "REQ-4");
+    assert_eq!(refs[3], "REQ-1");
+    let mut expected = read.clone();
+    expected.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    assert_eq!(
+        read, expected,
+        "latest change first, ties by id, no repeats"
+    );
 }
 
 fn record(db: &TestDb, provider: &str, key: &str, at: chrono::DateTime<chrono::Utc>) -> Uuid {

@@ -4,6 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use chrono::TimeDelta;
 use domain::CollectionStatus;
 use inbox_config::Scope;
 use persistence::{
@@ -12,7 +13,7 @@ use persistence::{
 };
 use serde::Deserialize;
 
-use super::{choices, given, pretty, Choice};
+use super::{choices, given, parse_when, pretty, when_field, Choice};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
 use crate::console::{encode, page, see_other, Chrome};
@@ -52,6 +53,8 @@ struct ListPage {
     rows: Vec<Row>,
     request_ref: String,
     statuses: Vec<Choice>,
+    updated_from: String,
+    updated_to: String,
     next: Option<String>,
     searched: bool,
 }
@@ -60,6 +63,8 @@ struct ListPage {
 pub struct Filters {
     request_ref: Option<String>,
     status: Option<String>,
+    updated_from: Option<String>,
+    updated_to: Option<String>,
     cursor: Option<String>,
 }
 
@@ -74,9 +79,11 @@ pub async fn list(
         "" => None,
         text => Some(parse_status(text)?),
     };
+    let updated_from = parse_when("updated from", given(&query.updated_from))?;
+    let updated_to = parse_when("updated to", given(&query.updated_to))?;
     let after = match given(&query.cursor) {
         "" => None,
-        text => Some(cursor::decode(List::Collections, text)?),
+        text => Some(cursor::decode(List::CollectionsNewestFirst, text)?),
     };
     let searched = !request_ref.is_empty();
     let wanted = request_ref.clone();
@@ -89,18 +96,24 @@ pub async fn list(
             conn,
             &CollectionQuery {
                 status,
-                updated_after: None,
+                // The form's range is inclusive of both ends, to the second.
+                updated_after: updated_from.map(|at| at - TimeDelta::microseconds(1)),
+                updated_before: updated_to.map(|at| at + TimeDelta::seconds(1)),
                 after,
+                newest_first: true,
                 limit: PAGE + 1,
             },
         )?;
-        Ok(Page::of(rows, PAGE))
+        Ok(Page::of_in(rows, PAGE, List::CollectionsNewestFirst))
     })
     .await?;
+    let (updated_from, updated_to) = (when_field(updated_from), when_field(updated_to));
     let next = listed.next().map(|at| {
         format!(
-            "/console/collections?status={}&cursor={at}",
-            encode(&status_text)
+            "/console/collections?status={}&updated_from={}&updated_to={}&cursor={at}",
+            encode(&status_text),
+            encode(&updated_from),
+            encode(&updated_to),
         )
     });
     page(&ListPage {
@@ -108,6 +121,8 @@ pub async fn list(
         rows: listed.rows.into_iter().map(row).collect(),
         request_ref,
         statuses: choices(&STATUSES, &status_text),
+        updated_from,
+        updated_to,
         next,
         searched,
     })

@@ -1,9 +1,11 @@
-//! `/console/events`: what arrived and what became of it. Filter by status and provider; a
+//! `/console/events`: what arrived and what became of it. Filter by status, provider and the
+//! time received; a
 //! failed event shows its reason and payload; replay one, or every finished event matching the
 //! filter after confirming how many that is.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use chrono::{DateTime, TimeDelta, Utc};
 use inbox_config::Scope;
 use persistence::{
     count_replayable, find_event, list_event_summaries, now, replay_event, replay_matching,
@@ -12,7 +14,7 @@ use persistence::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{choices, given, pretty, Choice};
+use super::{choices, given, parse_when, pretty, when_field, Choice};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
 use crate::console::{encode, page, see_other, Chrome};
@@ -38,7 +40,43 @@ fn note(operator: &Operator) -> String {
 pub struct Filters {
     status: Option<String>,
     provider: Option<String>,
+    received_from: Option<String>,
+    received_to: Option<String>,
     cursor: Option<String>,
+}
+
+/// The received range of a filter, both ends included to the second, as the store's half-open
+/// `[after, before)` range.
+#[derive(Clone, Copy)]
+struct Received {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl Received {
+    fn parse(from: &str, to: &str) -> Result<Received, ConsoleError> {
+        Ok(Received {
+            from: parse_when("received from", from)?,
+            to: parse_when("received to", to)?,
+        })
+    }
+
+    fn after(&self) -> Option<DateTime<Utc>> {
+        self.from
+    }
+
+    fn before(&self) -> Option<DateTime<Utc>> {
+        self.to.map(|at| at + TimeDelta::seconds(1))
+    }
+
+    /// The range for a link's query string.
+    fn query(&self) -> String {
+        format!(
+            "received_from={}&received_to={}",
+            encode(&when_field(self.from)),
+            encode(&when_field(self.to))
+        )
+    }
 }
 
 pub struct Row {
@@ -53,13 +91,20 @@ struct ListPage {
     rows: Vec<Row>,
     statuses: Vec<Choice>,
     provider: String,
+    received_from: String,
+    received_to: String,
     next: Option<String>,
     /// The confirmation page of "replay every event matching this filter", when it can apply.
     replay_all: Option<String>,
 }
 
-fn filter_query(status: &str, provider: &str) -> String {
-    format!("status={}&provider={}", encode(status), encode(provider))
+fn filter_query(status: &str, provider: &str, received: &Received) -> String {
+    format!(
+        "status={}&provider={}&{}",
+        encode(status),
+        encode(provider),
+        received.query()
+    )
 }
 
 pub async fn list(
@@ -73,11 +118,13 @@ pub async fn list(
         text => Some(parse_status(text)?),
     };
     let provider = given(&query.provider).to_owned();
+    let received = Received::parse(given(&query.received_from), given(&query.received_to))?;
     let before = match given(&query.cursor) {
         "" => None,
         text => Some(cursor::decode(List::Events, text)?),
     };
     let wanted = provider.clone();
+    let (received_after, received_before) = (received.after(), received.before());
     let rows = run_blocking(&state.pool, move |conn| {
         list_event_summaries(
             conn,
@@ -85,6 +132,8 @@ pub async fn list(
                 status,
                 provider: Some(wanted.as_str()).filter(|p| !p.is_empty()),
                 request_ref: None,
+                received_after,
+                received_before,
                 before,
                 limit: PAGE + 1,
             },
@@ -92,7 +141,7 @@ pub async fn list(
     })
     .await?;
     let listed = Page::of(rows, PAGE);
-    let filter = filter_query(&status_text, &provider);
+    let filter = filter_query(&status_text, &provider, &received);
     let next = listed
         .next()
         .map(|at| format!("/console/events?{filter}&cursor={at}"));
@@ -111,6 +160,8 @@ pub async fn list(
             .collect(),
         statuses: choices(&STATUSES, &status_text),
         provider,
+        received_from: when_field(received.from),
+        received_to: when_field(received.to),
         next,
         replay_all,
     })
@@ -159,6 +210,10 @@ pub struct Confirmed {
     status: String,
     #[serde(default)]
     provider: String,
+    #[serde(default)]
+    received_from: String,
+    #[serde(default)]
+    received_to: String,
 }
 
 /// `POST /console/events/{id}/replay`: admin only; back to the event, RECEIVED again.
@@ -192,66 +247,98 @@ struct ReplayPage {
     chrome: Chrome,
     status: &'static str,
     provider: String,
+    received_from: String,
+    received_to: String,
     count: i64,
     /// After the replay: how many went back to the processors.
     done: Option<usize>,
     back: String,
 }
 
-/// A bulk replay's filter: PROCESSED or FAILED (RECEIVED ones are pending already).
-fn replay_filter(
-    status: &str,
-    provider: &str,
-) -> Result<(EventStatus, Option<String>), ConsoleError> {
-    let status = match status.trim() {
-        "" => EventStatus::Failed,
-        text => match parse_status(text)? {
-            EventStatus::Received => {
-                return Err(ConsoleError::Invalid(
-                    "RECEIVED events are pending already; replay PROCESSED or FAILED ones".into(),
-                ))
-            }
-            finished => finished,
-        },
-    };
-    let provider = Some(provider.trim().to_owned()).filter(|p| !p.is_empty());
-    Ok((status, provider))
+/// A bulk replay's filter: PROCESSED or FAILED (RECEIVED ones are pending already), a provider,
+/// a received range.
+struct Bulk {
+    status: EventStatus,
+    provider: String,
+    received: Received,
 }
 
-/// `GET /console/events/replay?status=&provider=`: how many events a replay would send back,
-/// and the form that does it.
+impl Bulk {
+    fn parse(status: &str, provider: &str, from: &str, to: &str) -> Result<Bulk, ConsoleError> {
+        let status = match status.trim() {
+            "" => EventStatus::Failed,
+            text => match parse_status(text)? {
+                EventStatus::Received => {
+                    return Err(ConsoleError::Invalid(
+                        "RECEIVED events are pending already; replay PROCESSED or FAILED ones"
+                            .into(),
+                    ))
+                }
+                finished => finished,
+            },
+        };
+        Ok(Bulk {
+            status,
+            provider: provider.trim().to_owned(),
+            received: Received::parse(from.trim(), to.trim())?,
+        })
+    }
+
+    fn filter(&self) -> ReplayFilter<'_> {
+        ReplayFilter {
+            status: self.status,
+            provider: Some(self.provider.as_str()).filter(|p| !p.is_empty()),
+            received_after: self.received.after(),
+            received_before: self.received.before(),
+        }
+    }
+
+    /// The events page of this filter, or of the same events once they are `status`.
+    fn events_page(&self, status: EventStatus) -> String {
+        format!(
+            "/console/events?{}",
+            filter_query(status.as_str(), &self.provider, &self.received)
+        )
+    }
+
+    fn page(self, chrome: Chrome, count: i64, done: Option<usize>) -> ReplayPage {
+        ReplayPage {
+            chrome,
+            back: self.events_page(if done.is_some() {
+                EventStatus::Received
+            } else {
+                self.status
+            }),
+            status: self.status.as_str(),
+            received_from: when_field(self.received.from),
+            received_to: when_field(self.received.to),
+            provider: self.provider,
+            count,
+            done,
+        }
+    }
+}
+
+/// `GET /console/events/replay?status=&provider=&received_from=&received_to=`: how many events
+/// a replay would send back, and the form that does it.
 pub async fn confirm_many(
     operator: Operator,
     query: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     operator.require(Scope::Admin)?;
-    let (status, provider) = replay_filter(given(&query.status), given(&query.provider))?;
-    let wanted = provider.clone();
-    let count = run_blocking(&state.pool, move |conn| {
-        count_replayable(
-            conn,
-            &ReplayFilter {
-                status,
-                provider: wanted.as_deref(),
-                received_after: None,
-                received_before: None,
-            },
-        )
+    let bulk = Bulk::parse(
+        given(&query.status),
+        given(&query.provider),
+        given(&query.received_from),
+        given(&query.received_to),
+    )?;
+    let (bulk, count) = run_blocking(&state.pool, move |conn| {
+        let count = count_replayable(conn, &bulk.filter())?;
+        Ok((bulk, count))
     })
     .await?;
-    let provider = provider.unwrap_or_default();
-    page(&ReplayPage {
-        chrome: Chrome::of(&operator, "events"),
-        back: format!(
-            "/console/events?{}",
-            filter_query(status.as_str(), &provider)
-        ),
-        status: status.as_str(),
-        provider,
-        count,
-        done: None,
-    })
+    page(&bulk.page(Chrome::of(&operator, "events"), count, None))
 }
 
 /// `POST /console/events/replay`: every finished event matching the confirmed filter goes back
@@ -263,27 +350,18 @@ pub async fn replay_many(
 ) -> Result<HttpResponse, ConsoleError> {
     operator.check_csrf(&form.csrf)?;
     operator.require(Scope::Admin)?;
-    let (status, provider) = replay_filter(&form.status, &form.provider)?;
+    let bulk = Bulk::parse(
+        &form.status,
+        &form.provider,
+        &form.received_from,
+        &form.received_to,
+    )?;
     let note = note(&operator);
-    let wanted = provider.clone();
-    let done = run_blocking(&state.pool, move |conn| {
-        let filter = ReplayFilter {
-            status,
-            provider: wanted.as_deref(),
-            received_after: None,
-            received_before: None,
-        };
-        replay_matching(conn, &filter, &note, now(), REPLAY_BATCH)
+    let (bulk, done) = run_blocking(&state.pool, move |conn| {
+        let done = replay_matching(conn, &bulk.filter(), &note, now(), REPLAY_BATCH)?;
+        Ok((bulk, done))
     })
     .await?;
-    tracing::info!(key = %operator.caller.name, count = done, status = %status, "events replayed from the console by filter");
-    let provider = provider.unwrap_or_default();
-    page(&ReplayPage {
-        chrome: Chrome::of(&operator, "events"),
-        back: format!("/console/events?{}", filter_query("RECEIVED", &provider)),
-        status: status.as_str(),
-        provider,
-        count: 0,
-        done: Some(done),
-    })
+    tracing::info!(key = %operator.caller.name, count = done, status = %bulk.status, "events replayed from the console by filter");
+    page(&bulk.page(Chrome::of(&operator, "events"), 0, Some(done)))
 }
