@@ -338,6 +338,7 @@ fn walk_through(browser: &Browser, api: &str, backend: Backend, pool: &DbPool) {
         timeline.contains("Collection REQ-PAID-1 SUCCESS"),
         "{timeline}"
     );
+    assert!(timeline.contains("paystack (5001)"), "{timeline}");
     assert!(timeline.contains("applied"), "{timeline}");
     assert!(timeline.contains("collection.succeeded"), "{timeline}");
     shot("timeline");

@@ -125,6 +125,22 @@ pub(crate) fn keep_first_provider_ref(
     Ok(())
 }
 
+/// Stores the provider whose event first changed the collection, unless it has one already.
+pub(crate) fn keep_first_provider(
+    conn: &mut DbConnection,
+    id: Uuid,
+    provider: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        collections::table
+            .filter(collections::id.eq(SqlUuid(id)))
+            .filter(collections::provider.is_null()),
+    )
+    .set(collections::provider.eq(provider))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn find_collection(
     conn: &mut DbConnection,
     request_ref: &str,

@@ -64,6 +64,11 @@ fn applied_decision_writes_all_three(db: TestDb) {
     assert_eq!(after.status, CollectionStatus::Success);
     assert_eq!(after.version, 2);
     assert_eq!(after.provider_ref.as_deref(), Some("PSK-123"));
+    assert_eq!(
+        after.provider.as_deref(),
+        Some("demo"),
+        "the provider that changed it"
+    );
     assert_eq!(after.updated_at, at);
 
     let history = collection_history(&mut db.conn(), collection.id).unwrap();

@@ -110,6 +110,11 @@ fn a_batch_decides_each_collection_in_order(db: TestDb) {
         "two changes from version 1"
     );
     assert_eq!(a.provider_ref.as_deref(), Some("PSK-A"));
+    assert_eq!(
+        a.provider.as_deref(),
+        Some("demo"),
+        "the provider that changed it"
+    );
     assert_eq!(a.updated_at, at);
     let b = find_collection(&mut db.conn(), "B").unwrap().unwrap();
     assert_eq!((b.status, b.version), (Processing, 2));

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{Decide, EventsHeld, LockedCollection};
 use crate::connection::DbConnection;
 use crate::error::StoreError;
-use crate::models::collections::keep_first_provider_ref;
+use crate::models::collections::{keep_first_provider, keep_first_provider_ref};
 use crate::models::events::{settle_received, Settle};
 use crate::models::notifications::{
     write_notifications, ChangeData, NewNotification, NotificationType,
@@ -41,10 +41,14 @@ pub fn write_plan(
             .copied()
             .ok_or_else(|| StoreError::NotFound(format!("collection {request_ref}")))
     };
+    let providers = event_providers(conn, plan)?;
     let changes = plan
         .changes
         .iter()
-        .map(|change| Ok((id_of(&change.request_ref)?, change)))
+        .map(|change| {
+            let provider = first_provider(plan, &change.request_ref, &providers);
+            Ok((id_of(&change.request_ref)?, change, provider))
+        })
         .collect::<Result<Vec<_>, StoreError>>()?;
     update_collections(conn, &changes, decide.now)?;
 
@@ -69,7 +73,7 @@ pub fn write_plan(
         })
         .collect();
     let transition_ids = insert_transitions(conn, &rows)?;
-    let told = notifications(conn, plan, collections, &transition_ids, decide)?;
+    let told = notifications(plan, collections, &transition_ids, &providers, decide)?;
     write_notifications(conn, &told, decide.now)?;
 
     let count_claim = decide.events == EventsHeld::Claimed;
@@ -103,12 +107,51 @@ pub fn write_plan(
     Ok(())
 }
 
-/// Moves each changed collection to its new status, conditional on the status it was read at.
-/// PostgreSQL: one statement for all. SQLite, whose statements cost no round trip: one per
-/// collection.
+/// The provider of each event whose decision changed a collection or is told to the host
+/// application: one query per round, and none when nothing changed.
+fn event_providers(
+    conn: &mut DbConnection,
+    plan: &Plan,
+) -> Result<HashMap<Uuid, String>, StoreError> {
+    let events: Vec<SqlUuid> = plan
+        .audits
+        .iter()
+        .filter(|a| {
+            a.decision.outcome.changes_status() || NotificationType::of(&a.decision).is_some()
+        })
+        .filter_map(|a| a.event.map(SqlUuid))
+        .collect();
+    if events.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(webhook_events::table
+        .filter(webhook_events::id.eq_any(events))
+        .select((webhook_events::id, webhook_events::provider))
+        .load::<(Uuid, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// The provider of the round's first event that changed this collection: kept on the collection
+/// beside that event's provider_ref (the first one stays, as provider_ref's does).
+fn first_provider<'a>(
+    plan: &Plan,
+    request_ref: &str,
+    providers: &'a HashMap<Uuid, String>,
+) -> Option<&'a str> {
+    plan.audits
+        .iter()
+        .filter(|a| a.request_ref == request_ref && a.decision.outcome.changes_status())
+        .find_map(|a| providers.get(&a.event?))
+        .map(String::as_str)
+}
+
+/// Moves each changed collection to its new status, conditional on the status it was read at,
+/// and keeps the first provider and provider_ref that changed it. PostgreSQL: one statement for
+/// all. SQLite, whose statements cost no round trip: one per collection.
 fn update_collections(
     conn: &mut DbConnection,
-    changes: &[(Uuid, &Change)],
+    changes: &[(Uuid, &Change, Option<&str>)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if changes.is_empty() {
@@ -117,19 +160,21 @@ fn update_collections(
     let updated = match conn {
         DbConnection::Pg(c) => {
             use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
-            let ids: Vec<String> = changes.iter().map(|(id, _)| id.to_string()).collect();
-            let from: Vec<&str> = changes.iter().map(|(_, c)| c.from.as_str()).collect();
-            let to: Vec<&str> = changes.iter().map(|(_, c)| c.to.as_str()).collect();
-            let steps: Vec<i64> = changes.iter().map(|(_, c)| c.version_step).collect();
+            let ids: Vec<String> = changes.iter().map(|(id, ..)| id.to_string()).collect();
+            let from: Vec<&str> = changes.iter().map(|(_, c, _)| c.from.as_str()).collect();
+            let to: Vec<&str> = changes.iter().map(|(_, c, _)| c.to.as_str()).collect();
+            let steps: Vec<i64> = changes.iter().map(|(_, c, _)| c.version_step).collect();
             let refs: Vec<Option<&str>> = changes
                 .iter()
-                .map(|(_, c)| c.provider_ref.as_deref())
+                .map(|(_, c, _)| c.provider_ref.as_deref())
                 .collect();
+            let providers: Vec<Option<&str>> = changes.iter().map(|(.., p)| *p).collect();
             diesel::sql_query(
                 "UPDATE collections AS c SET status = v.to_status, version = c.version + v.steps, \
-                 updated_at = $6, provider_ref = COALESCE(c.provider_ref, v.provider_ref) \
-                 FROM unnest($1::text[]::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[]) \
-                 AS v(id, from_status, to_status, steps, provider_ref) \
+                 updated_at = $6, provider_ref = COALESCE(c.provider_ref, v.provider_ref), \
+                 provider = COALESCE(c.provider, v.provider) \
+                 FROM unnest($1::text[]::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+                 $7::text[]) AS v(id, from_status, to_status, steps, provider_ref, provider) \
                  WHERE c.id = v.id AND c.status = v.from_status",
             )
             .bind::<Array<Text>, _>(&ids)
@@ -138,11 +183,12 @@ fn update_collections(
             .bind::<Array<BigInt>, _>(&steps)
             .bind::<Array<Nullable<Text>>, _>(&refs)
             .bind::<Timestamptz, _>(now)
+            .bind::<Array<Nullable<Text>>, _>(&providers)
             .execute(c)?
         }
         DbConnection::Sqlite(_) => {
             let mut updated = 0;
-            for (id, change) in changes {
+            for (id, change, provider) in changes {
                 let target = collections::table
                     .filter(collections::id.eq(SqlUuid(*id)))
                     .filter(collections::status.eq(change.from.as_str()));
@@ -155,6 +201,9 @@ fn update_collections(
                     .execute(conn)?;
                 if let Some(reference) = &change.provider_ref {
                     keep_first_provider_ref(conn, *id, reference)?;
+                }
+                if let Some(provider) = provider {
+                    keep_first_provider(conn, *id, provider)?;
                 }
             }
             updated
@@ -205,10 +254,10 @@ fn insert_transitions(
 /// for its amount, with the collection as that decision left it (its version counted change by
 /// change through the round) and the provider of the event that asked.
 fn notifications(
-    conn: &mut DbConnection,
     plan: &Plan,
     collections: &[LockedCollection],
     transition_ids: &[i64],
+    providers: &HashMap<Uuid, String>,
     decide: &Decide<'_>,
 ) -> Result<Vec<NewNotification>, StoreError> {
     let told: Vec<(usize, NotificationType)> = plan
@@ -220,20 +269,6 @@ fn notifications(
     if told.is_empty() {
         return Ok(Vec::new());
     }
-    let events: Vec<SqlUuid> = told
-        .iter()
-        .filter_map(|(i, _)| plan.audits[*i].event.map(SqlUuid))
-        .collect();
-    let providers: HashMap<Uuid, String> = if events.is_empty() {
-        HashMap::new()
-    } else {
-        webhook_events::table
-            .filter(webhook_events::id.eq_any(events))
-            .select((webhook_events::id, webhook_events::provider))
-            .load::<(Uuid, String)>(conn)?
-            .into_iter()
-            .collect()
-    };
     let by_ref: HashMap<&str, &LockedCollection> = collections
         .iter()
         .map(|c| (c.state.request_ref.as_str(), c))
