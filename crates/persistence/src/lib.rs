@@ -37,7 +37,7 @@ pub use models::events::{
 };
 pub use models::intake::{
     add_intake_counts, count_purgeable_intake_counts, intake_counts_since, minute_of,
-    purge_intake_counts_batch, IntakeCount,
+    purge_intake_counts_batch, IntakeCount, UNKNOWN_PROVIDER,
 };
 pub use models::notification_admin::{
     count_purgeable_notifications, find_notification, list_notifications, notification_counts,

@@ -13,9 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-/// The one label of every provider name that is not configured: names in the path are the
-/// client's choice, and the table must not grow with them.
-pub const UNKNOWN_PROVIDER: &str = "(unknown)";
+pub use persistence::UNKNOWN_PROVIDER;
 
 /// How often the counts are written: the console's last minute is at most this late.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(5);

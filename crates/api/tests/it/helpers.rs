@@ -147,6 +147,11 @@ secrets = ["READER_KEY"]
 [api.keys.ops]
 scopes = ["read", "admin"]
 secrets = ["OPS_KEY"]
+
+# The console lists it (by the name of its secret's variable) with its answers.
+[providers.paystack]
+preset = "paystack"
+secrets = ["PAYSTACK_SECRET"]
 "#
     )
 }

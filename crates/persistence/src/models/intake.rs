@@ -14,6 +14,10 @@ use crate::error::StoreError;
 use crate::schema::intake_counts;
 use crate::types::SqlTime;
 
+/// The provider of every answer to a name that is not configured: names in the path are the
+/// client's choice, and the table must not grow with them.
+pub const UNKNOWN_PROVIDER: &str = "(unknown)";
+
 /// How many deliveries of one provider got one outcome within one minute.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = intake_counts)]
