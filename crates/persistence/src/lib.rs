@@ -35,6 +35,10 @@ pub use models::events::{
     record_event, schedule_retry, EventStatus, NewWebhookEvent, Recorded, WebhookEvent,
     NEW_EVENTS_CHANNEL,
 };
+pub use models::intake::{
+    add_intake_counts, count_purgeable_intake_counts, intake_counts_since, minute_of,
+    purge_intake_counts_batch, IntakeCount, UNKNOWN_PROVIDER,
+};
 pub use models::notification_admin::{
     count_purgeable_notifications, find_notification, list_notifications, notification_counts,
     purge_notifications_batch, NotificationEntry, NotificationQuery,
@@ -48,7 +52,7 @@ pub use models::pages::{
     list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,
 };
 pub use models::record_batch::{record_events, BatchEvent, Receipt, StoredEvent};
-pub use models::stats::{backlog, stats, Stats};
+pub use models::stats::{backlog, recent_lags, stats, Stats};
 pub use models::transitions::{collection_history, Transition};
 pub use pool::{build_pool, ping, run_blocking, DbPool, PoolSettings};
 pub use types::now;

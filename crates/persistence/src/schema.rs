@@ -81,11 +81,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::DbTimestamp;
+
+    /// The receivers' answers per minute, provider and outcome (`models::intake`).
+    intake_counts (minute, provider, outcome) {
+        minute -> DbTimestamp,
+        provider -> Text,
+        outcome -> Text,
+        count -> BigInt,
+    }
+}
+
 diesel::joinable!(collection_transitions -> collections (collection_id));
 diesel::joinable!(notifications -> collections (collection_id));
 diesel::allow_tables_to_appear_in_same_query!(
     webhook_events,
     collections,
     collection_transitions,
-    notifications
+    notifications,
+    intake_counts
 );

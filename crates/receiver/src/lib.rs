@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod tally;
 pub mod telemetry;
 
 pub use inbox_web::request_id;

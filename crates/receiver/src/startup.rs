@@ -14,6 +14,7 @@ use persistence::{build_pool, run_migrations, Backend, DbConnection, DbPool, Sto
 use crate::recorder::{Recorder, RecorderSettings};
 use crate::routes::{health, webhooks};
 use crate::state::AppState;
+use crate::tally::{IntakeFlusher, IntakeTally, FLUSH_INTERVAL};
 use crate::{request_id, telemetry};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct Application {
     metrics_port: u16,
     /// The `/metrics` listener, running from `build` on; stopped after the main server.
     metrics: ServerHandle,
+    /// Writes the per-minute counts; stopped after the main server, so the last are written.
+    intake: IntakeFlusher,
 }
 
 impl Application {
@@ -101,6 +104,7 @@ impl Application {
                     source,
                 },
             )?;
+        let intake = Arc::new(IntakeTally::new(loaded.providers.keys()));
         let state = web::Data::new(AppState {
             recorder,
             pool: pool.clone(),
@@ -109,6 +113,7 @@ impl Application {
             request_timeout: Duration::from_secs(settings.receiver.request_timeout_secs),
             metrics: metrics_handle,
             request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
+            intake: intake.clone(),
         });
         let static_routes: Vec<(String, Arc<str>)> = loaded
             .providers
@@ -155,12 +160,14 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .run();
         tracing::info!(%addr, port, metrics = %metrics_addr, providers = loaded.providers.len(), "receiver listening");
+        let intake = IntakeFlusher::start(pool.clone(), intake, FLUSH_INTERVAL);
         Ok(Application {
             port,
             server,
             pool,
             metrics_port: metrics_listener.port,
             metrics: metrics_listener.handle,
+            intake,
         })
     }
 
@@ -183,9 +190,10 @@ impl Application {
     }
 
     /// Serves until SIGTERM / SIGINT (in-flight requests drain within the grace period) or a
-    /// stop through the handle.
+    /// stop through the handle; then writes the last per-minute counts.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.intake.stop().await;
         self.metrics.stop(true).await;
         served
     }

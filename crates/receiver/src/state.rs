@@ -1,4 +1,5 @@
-//! What every request handler shares: the pool, the providers, the limits, the metrics.
+//! What every request handler shares: the pool, the providers, the limits, the metrics and
+//! the per-minute counts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use persistence::DbPool;
 
 use crate::recorder::Recorder;
+use crate::tally::IntakeTally;
 use crate::telemetry::RequestMetrics;
 
 pub struct AppState {
@@ -19,4 +21,6 @@ pub struct AppState {
     pub recorder: Recorder,
     pub metrics: PrometheusHandle,
     pub request_metrics: RequestMetrics,
+    /// Answers per minute, provider and outcome, written to `intake_counts` by `IntakeFlusher`.
+    pub intake: Arc<IntakeTally>,
 }

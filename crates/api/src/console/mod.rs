@@ -4,11 +4,13 @@
 //! must never render stored data unescaped (payloads are attacker-controlled) nor serve a page
 //! without `SECURITY_HEADERS`. docs/console.md is the guide.
 
+pub mod chart;
 pub mod csrf;
 pub mod error;
 mod login;
 mod pages;
 pub mod session;
+pub mod traffic;
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;

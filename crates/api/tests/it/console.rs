@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use persistence::{
-    collection_history, create_collection, find_collection, find_event, mark_failed, now,
-    record_event, EventStatus, NewCollection, NewWebhookEvent,
+    add_intake_counts, collection_history, create_collection, find_collection, find_event,
+    mark_failed, minute_of, now, record_event, EventStatus, IntakeCount, NewCollection,
+    NewWebhookEvent,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -23,6 +24,8 @@ on_both_backends!(
     every_page_answers,
     collections_come_latest_change_first_within_a_range,
     events_are_filtered_and_replayed_by_the_time_received,
+    the_overview_draws_the_last_hour_and_its_lag,
+    the_providers_page_shows_each_ones_answers,
 );
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -767,4 +770,180 @@ async fn events_are_filtered_and_replayed_by_the_time_received(api: TestApi) {
     let bad = ops.get("/console/events?received_to=soon").await;
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("received to"), "{}", bad.body);
+}
+
+/// Adds one minute's counts: (provider, outcome, count), `minutes_ago` before this one.
+fn counted(api: &TestApi, minutes_ago: i64, rows: &[(&str, &str, i64)]) {
+    let minute = minute_of(now()) - TimeDelta::minutes(minutes_ago);
+    let rows: Vec<IntakeCount> = rows
+        .iter()
+        .map(|(provider, outcome, count)| IntakeCount {
+            minute,
+            provider: (*provider).to_owned(),
+            outcome: (*outcome).to_owned(),
+            count: *count,
+        })
+        .collect();
+    add_intake_counts(&mut api.pool.get().unwrap(), &rows).unwrap();
+}
+
+async fn the_overview_draws_the_last_hour_and_its_lag(api: TestApi) {
+    let mut reader = Browser::signed_in(&api, READER_KEY).await;
+    let empty = reader.get("/console/").await;
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty
+            .body
+            .contains(r#"<meta http-equiv="refresh" content="15">"#),
+        "it refreshes by itself"
+    );
+    assert!(empty.body.contains("reloads itself every 15 seconds"));
+    assert!(empty
+        .body
+        .contains("No event was settled in the last 15 minutes"));
+    assert!(
+        empty.body.contains("<figcaption><b>paystack</b>"),
+        "the configured provider's chart"
+    );
+    assert!(!empty.body.contains("<rect"), "nothing to draw yet");
+
+    // Ten events settled 1 to 10 s after they arrived, and two still waiting.
+    let payload = json!({});
+    let arrived = now() - TimeDelta::minutes(2);
+    for n in 1..=10 {
+        let key = format!("lag-{n}");
+        let new = NewWebhookEvent::received("paystack", None, &key, None, &payload, None, arrived);
+        let id = record_event(&mut api.pool.get().unwrap(), &new)
+            .unwrap()
+            .event()
+            .id;
+        let settled = arrived + TimeDelta::seconds(n);
+        mark_failed(&mut api.pool.get().unwrap(), id, "settled", settled).unwrap();
+    }
+    for n in 0..2 {
+        let key = format!("waiting-{n}");
+        let new = NewWebhookEvent::received("paystack", None, &key, None, &payload, None, now());
+        record_event(&mut api.pool.get().unwrap(), &new).unwrap();
+    }
+    counted(
+        &api,
+        0,
+        &[
+            ("paystack", "accepted", 40),
+            ("paystack", "invalid_signature", 2),
+        ],
+    );
+    counted(
+        &api,
+        5,
+        &[
+            ("paystack", "duplicate", 3),
+            ("(unknown)", "unknown_provider", 7),
+        ],
+    );
+    // Names and outcomes come from the database: a hostile one is drawn as text.
+    counted(&api, 1, &[(HOSTILE, "storage_unavailable", 1)]);
+    counted(&api, 90, &[("paystack", "accepted", 1000)]);
+
+    let page = reader.get("/console/").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains("<svg viewBox=\"0 0 600 120\""), "{body}");
+    for class in ["k-accepted", "k-duplicate", "k-refused", "k-unavailable"] {
+        assert!(
+            body.contains(&format!(r#"<rect class="{class}""#)),
+            "{class}: {body}"
+        );
+    }
+    assert!(
+        body.contains("UTC: 40 accepted, 2 refused</title>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("peak 42 a minute"),
+        "the hour-old minute is not drawn: {body}"
+    );
+    assert!(body.contains("<figcaption><b>(unknown)</b>"), "{body}");
+    assert!(!body.contains(HOSTILE), "escaped");
+    assert!(shown(body).contains(&format!("<figcaption><b>{HOSTILE}</b>")));
+    assert!(!body.contains("style="), "no inline style under the CSP");
+    assert!(!body.to_lowercase().contains("<script"), "no script");
+    // Nearest rank over 1..=10 s: p50 the 5th, p90 the 9th, p99 the 10th.
+    for figure in [
+        "<dt>p50</dt><dd>5.0 s</dd>",
+        "<dt>p90</dt><dd>9.0 s</dd>",
+        "<dt>p99</dt><dd>10.0 s</dd>",
+    ] {
+        assert!(body.contains(figure), "{figure}: {body}");
+    }
+    assert!(body.contains("Over the 10 events settled"), "{body}");
+    assert!(
+        body.contains("<span>Queue depth (RECEIVED)</span><b>2</b>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<span>Failed events</span><b>10</b>"),
+        "{body}"
+    );
+}
+
+async fn the_providers_page_shows_each_ones_answers(api: TestApi) {
+    let mut reader = Browser::signed_in(&api, READER_KEY).await;
+    let quiet = reader.get("/console/providers").await;
+    assert_eq!(quiet.status, 200);
+    assert!(
+        quiet.body.contains("<code>PAYSTACK_SECRET</code>"),
+        "the secret's variable name"
+    );
+    assert!(quiet.body.contains("Answers in the last 60 minutes"));
+
+    counted(
+        &api,
+        0,
+        &[
+            ("paystack", "accepted", 30),
+            ("paystack", "invalid_signature", 6),
+        ],
+    );
+    counted(
+        &api,
+        10,
+        &[
+            ("paystack", "duplicate", 2),
+            ("paystack", "timestamp_out_of_tolerance", 2),
+            ("(unknown)", "unknown_provider", 5),
+        ],
+    );
+    counted(&api, 3, &[("paystack", HOSTILE, 1)]);
+    counted(&api, 61, &[("paystack", "invalid_signature", 500)]);
+    let page = reader.get("/console/providers").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = shown(&page.body);
+    // 30 accepted, 2 duplicates, 9 refused (6 + 2 + 1), none unavailable: 9 of 41 refused.
+    assert!(
+        text.contains(
+            "<td>paystack</td>\n  <td class=\"n\">30</td>\n  <td class=\"n\">2</td>\n  \
+             <td class=\"n\">9</td>\n  <td class=\"n\">0</td>\n  <td class=\"n refusal\">22.0 %</td>"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "<code>invalid_signature</code> 6, <code>timestamp_out_of_tolerance</code> 2, \
+             <code>{HOSTILE}</code> 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        !page.body.contains(HOSTILE),
+        "an outcome from the database is escaped"
+    );
+    assert!(
+        text.contains("<td>(unknown) <small>(every name that is not configured)</small></td>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<td class=\"n refusal\">100.0 %</td>"),
+        "every unknown name is refused"
+    );
 }

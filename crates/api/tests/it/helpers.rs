@@ -135,7 +135,12 @@ request_timeout_secs = {request_timeout_secs}
 workers = 2
 shutdown_grace_secs = 5
 max_page_size = 100
-{API_KEYS_TOML}"#
+{API_KEYS_TOML}
+# The console lists it (by the name of its secret's variable) with its answers.
+[providers.paystack]
+preset = "paystack"
+secrets = ["PAYSTACK_SECRET"]
+"#
     )
 }
 

@@ -5,8 +5,9 @@ use std::time::Instant;
 use chrono::TimeDelta;
 use persistence::migrate::pending_migrations;
 use persistence::{
-    count_purgeable, count_purgeable_notifications, now, purge_batch, purge_notifications_batch,
-    run_migrations, stats as read_stats,
+    count_purgeable, count_purgeable_intake_counts, count_purgeable_notifications, now,
+    purge_batch, purge_intake_counts_batch, purge_notifications_batch, run_migrations,
+    stats as read_stats,
 };
 use serde_json::json;
 
@@ -98,8 +99,9 @@ pub fn stats(ctx: &Context) -> Result<(), CtlError> {
 }
 
 /// Deletes finished events (PROCESSED, FAILED) received before the cutoff, then finished
-/// notifications (DELIVERED, FAILED) created before it, each in batches of its own short
-/// transactions. What is still owed (a RECEIVED event, a PENDING notification) is never deleted.
+/// notifications (DELIVERED, FAILED) created before it, then the receivers' per-minute counts
+/// of minutes before it, each in batches of its own short transactions. What is still owed (a
+/// RECEIVED event, a PENDING notification) is never deleted.
 pub fn purge(
     ctx: &Context,
     older_than: TimeDelta,
@@ -110,14 +112,18 @@ pub fn purge(
     let mut conn = ctx.connect()?;
     let events = count_purgeable(&mut conn, cutoff)?;
     let notifications = count_purgeable_notifications(&mut conn, cutoff)?;
+    let intake = count_purgeable_intake_counts(&mut conn, cutoff)?;
     let started = Instant::now();
-    let (mut events_deleted, mut notifications_deleted) = (0, 0);
+    let (mut events_deleted, mut notifications_deleted, mut intake_deleted) = (0, 0, 0);
     if !dry_run {
         events_deleted = purge_in_batches("events", events, &started, || {
             purge_batch(&mut conn, cutoff, batch)
         })?;
         notifications_deleted = purge_in_batches("notifications", notifications, &started, || {
             purge_notifications_batch(&mut conn, cutoff, batch)
+        })?;
+        intake_deleted = purge_in_batches("intake counts", intake, &started, || {
+            purge_intake_counts_batch(&mut conn, cutoff, batch)
         })?;
     }
     if ctx.json {
@@ -126,21 +132,26 @@ pub fn purge(
             "dry_run": dry_run,
             "events": {"purgeable": events, "deleted": events_deleted},
             "notifications": {"purgeable": notifications, "deleted": notifications_deleted},
+            "intake_counts": {"purgeable": intake, "deleted": intake_deleted},
         }));
     }
-    let what = |events, notifications| {
+    let what = |events, notifications, intake| {
         format!(
-            "{events} processed/failed events and {notifications} delivered/failed notifications \
-             from before {}",
+            "{events} processed/failed events, {notifications} delivered/failed notifications \
+             and {intake} per-minute intake counts from before {}",
             output::time(&cutoff)
         )
     };
     if dry_run {
-        println!("would delete {}", what(events, notifications));
+        println!("would delete {}", what(events, notifications, intake));
     } else {
         println!(
             "deleted {} in {:.1} s",
-            what(events_deleted as i64, notifications_deleted as i64),
+            what(
+                events_deleted as i64,
+                notifications_deleted as i64,
+                intake_deleted as i64
+            ),
             started.elapsed().as_secs_f64()
         );
     }

@@ -1,9 +1,10 @@
-//! Purging 100,000 old events and the old finished notifications: in batches, with progress,
-//! leaving RECEIVED events, PENDING notifications and recent ones of both.
+//! Purging 100,000 old events, the old finished notifications and the old per-minute intake
+//! counts: in batches, with progress, leaving RECEIVED events, PENDING notifications and recent
+//! ones of all three.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use persistence::schema::{collections, notifications, webhook_events};
+use persistence::schema::{collections, intake_counts, notifications, webhook_events};
 
 use crate::helpers::Ctl;
 
@@ -56,6 +57,30 @@ fn fill(ctl: &Ctl) {
         persistence::mark_failed(&mut conn, new.id, "x", persistence::now()).unwrap();
     }
     fill_notifications(ctl, &mut conn);
+    fill_intake_counts(&mut conn);
+}
+
+/// Three minutes of counts from 2020 (two rows each) and one from now.
+fn fill_intake_counts(conn: &mut persistence::DbConnection) {
+    let old = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let count = |minute, outcome: &str| persistence::IntakeCount {
+        minute,
+        provider: "demo".into(),
+        outcome: outcome.into(),
+        count: 7,
+    };
+    let mut rows = Vec::new();
+    for m in 0..3 {
+        let minute = old + chrono::TimeDelta::minutes(m);
+        rows.extend([
+            count(minute, "accepted"),
+            count(minute, "invalid_signature"),
+        ]);
+    }
+    rows.push(count(persistence::now(), "accepted"));
+    persistence::add_intake_counts(conn, &rows).unwrap();
 }
 
 /// One notification per collection, each by an operator's change: old ones DELIVERED, FAILED
@@ -103,14 +128,16 @@ fn purge_and_check(ctl: Ctl) {
     assert_eq!(dry["events"]["deleted"], 0, "{dry}");
     assert_eq!(dry["notifications"]["purgeable"], 3, "{dry}");
     assert_eq!(dry["notifications"]["deleted"], 0, "{dry}");
+    assert_eq!(dry["intake_counts"]["purgeable"], 6, "{dry}");
+    assert_eq!(dry["intake_counts"]["deleted"], 0, "{dry}");
     let dry_text = ctl
         .run(&["purge", "--older-than", "30d", "--dry-run"])
         .ok()
         .stdout;
     assert!(
         dry_text.starts_with(
-            "would delete 100000 processed/failed events and 3 delivered/failed notifications \
-             from before "
+            "would delete 100000 processed/failed events, 3 delivered/failed notifications \
+             and 6 per-minute intake counts from before "
         ),
         "{dry_text}"
     );
@@ -151,13 +178,24 @@ fn purge_and_check(ctl: Ctl) {
     );
     assert!(
         run.stdout.starts_with(
-            "deleted 100000 processed/failed events and 3 delivered/failed notifications"
+            "deleted 100000 processed/failed events, 3 delivered/failed notifications and 6 \
+             per-minute intake counts from before "
         ),
         "{}",
         run.stdout
     );
 
+    let counted = progress(" intake counts ");
+    assert_eq!(counted.len(), 1, "{}", run.stderr);
+    assert!(
+        counted[0].starts_with("purged 6/6 intake counts (100%)"),
+        "{}",
+        counted[0]
+    );
+
     let mut conn = ctl.connect();
+    let minutes_left: i64 = intake_counts::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(minutes_left, 1, "the recent minute stays");
     let left: Vec<(String, String)> = webhook_events::table
         .select((webhook_events::dedup_key, webhook_events::status))
         .order(webhook_events::dedup_key.asc())
@@ -196,6 +234,7 @@ fn purge_and_check(ctl: Ctl) {
         .json();
     assert_eq!(again["events"]["deleted"], 0, "{again}");
     assert_eq!(again["notifications"]["deleted"], 0, "{again}");
+    assert_eq!(again["intake_counts"]["deleted"], 0, "{again}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod collections;
 pub mod decisions;
 pub mod event_admin;
 pub mod events;
+pub mod intake;
 pub mod notification_admin;
 pub mod notifications;
 pub mod pages;

@@ -9,6 +9,7 @@ mod apply;
 mod apply_batch;
 mod collections;
 mod events;
+mod intake;
 mod migrations;
 mod notification_admin;
 mod outbox;

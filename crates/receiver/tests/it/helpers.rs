@@ -48,6 +48,8 @@ pub struct TestApp {
     pub pool: DbPool,
     pub proxy: Option<Proxy>,
     handle: ServerHandle,
+    /// `run_until_stopped`, spawned: awaited by [`TestApp::stop`].
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _db: TestDatabase,
 }
 
@@ -83,6 +85,15 @@ impl TestApp {
             .collect();
         all.push(("Content-Type", "application/json"));
         self.post(provider, &all, body).await
+    }
+
+    /// Stops the server gracefully and waits until `run_until_stopped` has returned (the last
+    /// per-minute counts written); the database stays until the app is dropped.
+    pub async fn stop(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(served) = self.served.take() {
+            served.await.unwrap().unwrap();
+        }
     }
 
     pub fn events(&self) -> Vec<persistence::WebhookEvent> {
@@ -207,13 +218,14 @@ pub async fn spawn_app_with(backend: Backend, test: &str, options: Options) -> O
     let metrics_port = app.metrics_port();
     let pool = app.pool().clone();
     let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
+    let served = tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         port,
         metrics_port,
         pool,
         proxy,
         handle,
+        served: Some(served),
         _db: db,
     })
 }

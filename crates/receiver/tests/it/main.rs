@@ -12,6 +12,7 @@ mod deadline;
 mod dedup;
 mod group_commit;
 mod hostile;
+mod intake_counts;
 mod logs;
 mod notify;
 mod openapi;

@@ -1,26 +1,58 @@
-//! `/console/`: is the inbox keeping up? Events by status, the oldest one still waiting,
-//! decisions by outcome, notifications by delivery state.
+//! `/console/`: is the inbox keeping up? The receivers' answers per minute and provider (charts
+//! of the last hour), the queue and its oldest event, lag percentiles, failures, events by
+//! status, decisions by outcome, notifications by delivery state. The page refreshes itself.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
-use persistence::{notification_counts, now, run_blocking, stats, Stats};
+use chrono::{DateTime, TimeDelta, Utc};
+use persistence::{
+    intake_counts_since, notification_counts, now, recent_lags, run_blocking, stats, Stats,
+};
 
+use crate::console::chart::{Chart, Series};
 use crate::console::error::ConsoleError;
 use crate::console::session::Operator;
-use crate::console::{page, Chrome};
+use crate::console::traffic::{by_provider, window_start, Kind};
+use crate::console::{page, Chrome, Console};
 use crate::state::AppState;
+
+/// Seconds between the page's own reloads (`<meta http-equiv="refresh">`; no script).
+pub const REFRESH_SECS: u32 = 15;
+/// Lags are those of the events settled (PROCESSED or FAILED) this recently...
+const LAG_WINDOW: TimeDelta = TimeDelta::minutes(15);
+/// ...at most this many of them, the latest received first: the cost is bounded whatever the
+/// table holds, and 10,000 lags give a p99 from the 100 slowest.
+const LAG_SAMPLE: i64 = 10_000;
+const LAG_SAMPLE_TEXT: &str = "10,000";
+/// Events received longer ago than this before the window are not read (see `recent_lags`).
+const LAG_MAX: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Template)]
 #[template(path = "console/overview.html")]
 struct Overview {
     chrome: Chrome,
+    refresh_secs: u32,
     stats: Stats,
     notifications: Vec<(String, i64)>,
+    queue_depth: i64,
     oldest_pending: Option<DateTime<Utc>>,
     oldest_pending_age: String,
     failed_events: i64,
     failed_notifications: i64,
+    lag: Option<Lag>,
+    lag_window_min: i64,
+    lag_limit: &'static str,
+    legend: [Series; 4],
+    charts: Vec<Chart>,
+}
+
+/// Percentiles of the end-to-end lag (received -> settled), as text.
+#[derive(Debug, PartialEq, Eq)]
+struct Lag {
+    sample: usize,
+    p50: String,
+    p90: String,
+    p99: String,
 }
 
 fn count(counts: &[(String, i64)], status: &str) -> i64 {
@@ -43,30 +75,73 @@ fn age(since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Nearest-rank percentiles of `lags`; `None` without any.
+fn lag_percentiles(mut lags: Vec<TimeDelta>) -> Option<Lag> {
+    lags.sort_unstable();
+    let at = |p: usize| {
+        let rank = (p * lags.len()).div_ceil(100).max(1);
+        lags.get(rank - 1).map(|d| duration(*d))
+    };
+    Some(Lag {
+        p50: at(50)?,
+        p90: at(90)?,
+        p99: at(99)?,
+        sample: lags.len(),
+    })
+}
+
+/// "85 ms", "4.2 s", "3 min 5 s".
+fn duration(d: TimeDelta) -> String {
+    let ms = d.num_milliseconds().max(0);
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+    }
+}
+
 pub async fn show(
     operator: Operator,
     state: web::Data<AppState>,
+    console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (stats, notifications) = run_blocking(&state.pool, |conn| {
-        Ok((stats(conn)?, notification_counts(conn)?))
+    let at = now();
+    let start = window_start(at);
+    let (stats, notifications, intake, lags) = run_blocking(&state.pool, move |conn| {
+        Ok((
+            stats(conn)?,
+            notification_counts(conn)?,
+            intake_counts_since(conn, start)?,
+            recent_lags(conn, at - LAG_WINDOW, LAG_MAX, LAG_SAMPLE)?,
+        ))
     })
     .await?;
+    let configured: Vec<&str> = console.providers.iter().map(|p| p.name.as_str()).collect();
+    let charts = by_provider(&intake, &configured, start)
+        .iter()
+        .map(|t| t.chart(start))
+        .collect();
     let oldest_pending = stats.oldest_pending_received_at;
     page(&Overview {
         chrome: Chrome::of(&operator, "overview"),
+        refresh_secs: REFRESH_SECS,
+        queue_depth: count(&stats.events, "RECEIVED"),
         failed_events: count(&stats.events, "FAILED"),
         failed_notifications: count(&notifications, "FAILED"),
-        oldest_pending_age: age(oldest_pending, now()),
+        oldest_pending_age: age(oldest_pending, at),
         oldest_pending,
         stats,
         notifications,
+        lag: lag_percentiles(lags),
+        lag_window_min: LAG_WINDOW.num_minutes(),
+        lag_limit: LAG_SAMPLE_TEXT,
+        legend: Kind::ALL.map(Kind::series),
+        charts,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
 
     #[test]
@@ -77,5 +152,34 @@ mod tests {
         assert_eq!(age(Some(now - TimeDelta::seconds(600)), now), "10 min");
         assert_eq!(age(Some(now - TimeDelta::seconds(7500)), now), "2 h 5 min");
         assert_eq!(age(Some(now + TimeDelta::seconds(5)), now), "0 s");
+    }
+
+    #[test]
+    fn lag_percentiles_are_nearest_rank() {
+        assert_eq!(lag_percentiles(Vec::new()), None);
+        let one = lag_percentiles(vec![TimeDelta::milliseconds(85)]).unwrap();
+        assert_eq!(
+            (one.sample, one.p50.as_str(), one.p99.as_str()),
+            (1, "85 ms", "85 ms")
+        );
+        // 1..=200 ms, shuffled: p50 is the 100th, p90 the 180th, p99 the 198th.
+        let lags = (1..=200).rev().map(TimeDelta::milliseconds).collect();
+        assert_eq!(
+            lag_percentiles(lags).unwrap(),
+            Lag {
+                sample: 200,
+                p50: "100 ms".into(),
+                p90: "180 ms".into(),
+                p99: "198 ms".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn durations_read_as_an_operator_would_say_them() {
+        assert_eq!(duration(TimeDelta::milliseconds(999)), "999 ms");
+        assert_eq!(duration(TimeDelta::milliseconds(4_240)), "4.2 s");
+        assert_eq!(duration(TimeDelta::seconds(185)), "3 min 5 s");
+        assert_eq!(duration(TimeDelta::milliseconds(-3)), "0 ms");
     }
 }
