@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod collections;
 mod console;
+mod console_sessions;
 mod docs;
 mod events;
 mod notifications;
