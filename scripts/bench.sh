@@ -9,6 +9,9 @@
 # with loadgen's check (the invariants; for the API, that every answer was 201 or 200).
 # `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build);
 # `scripts/bench.sh notify` the notification lag (phase N) alone, at NOTIFY_RATE (1000) req/s.
+# `scripts/bench.sh console` times the console's pages (scripts/console-timing.py) with 10k
+# collections and 100k events, on CONSOLE_BACKEND (both, postgres or sqlite), in databases of its
+# own (bench_console, a temporary SQLite file) and an api on a free port.
 # Results: target/bench/results-<backend>.json and plots (under $CARGO_TARGET_DIR instead of
 # target/ when that is set).
 # Benchmark on a quiet machine: a compile running beside it halves the figures.
@@ -143,6 +146,14 @@ results["api"] = figures
 json.dump(results, open(target, "w"), indent=2)
 PY
 }
+
+# Console page loads: its own databases, seed and api, so nothing of the phases below.
+if [ "$BACKEND" = console ]; then
+  status=0
+  python3 scripts/console-timing.py --no-build --backend "${CONSOLE_BACKEND:-both}" \
+    --json "$OUT/results-console.json" || status=$?
+  exit $status
+fi
 
 if [ "$BACKEND" = sqlite ]; then
   rm -rf "$OUT/sqlite" && mkdir -p "$OUT/sqlite"

@@ -45,7 +45,7 @@ pub enum Command {
     Stats,
     /// Delete PROCESSED and FAILED events received before a cutoff, then DELIVERED and FAILED
     /// notifications created before it, in batches (never RECEIVED events or PENDING
-    /// notifications).
+    /// notifications); and the console sessions that are over, whatever the cutoff.
     Purge {
         /// Age of the newest event or notification to delete: e.g. 90d, 12h, 30m.
         #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]

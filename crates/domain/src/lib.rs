@@ -2,6 +2,7 @@
 //! no clock (callers pass "now" in), so every rule is testable with plain values.
 
 pub mod amount_check;
+pub mod console_session;
 pub mod draft;
 pub mod extract;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -21,6 +21,10 @@ pub use migrate::run_migrations;
 pub use models::collections::{
     create_collection, find_collection, find_collection_by_id, Collection, NewCollection,
 };
+pub use models::console_sessions::{
+    close_session, count_ended_sessions, find_session, open_session, purge_ended_sessions,
+    touch_session, ConsoleSession, NewConsoleSession,
+};
 pub use models::decisions::{
     apply_requests, lock_collections, write_plan, Decide, EventsHeld, Facts, LockedCollection,
     RequestOutcome,

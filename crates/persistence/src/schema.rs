@@ -94,6 +94,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::DbTimestamp;
+
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        key_name -> Text,
+        key_fingerprint -> Text,
+        started_at -> DbTimestamp,
+        last_seen_at -> DbTimestamp,
+    }
+}
+
 diesel::joinable!(collection_transitions -> collections (collection_id));
 diesel::joinable!(notifications -> collections (collection_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -101,5 +114,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     collections,
     collection_transitions,
     notifications,
-    intake_counts
+    intake_counts,
+    console_sessions
 );

@@ -1,6 +1,7 @@
 //! Signing in and out. The sign-in form takes an API key; a key with the `read` scope opens a
-//! session (a new random id every time), whose id is the only thing the browser keeps. The key
-//! is checked exactly as the API checks a bearer key, and never stored or logged.
+//! session (a new random id every time, stored in the database), whose id is the only thing the
+//! browser keeps. The key is checked exactly as the API checks a bearer key, and never stored or
+//! logged.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -41,16 +42,20 @@ fn login_page(
         .body(html))
 }
 
-/// `GET /console/login`: the form, with a fresh token in the form and in a cookie.
+/// `GET /console/login`: the form, with a fresh token in the form and in a cookie; the overview
+/// when signed in already; 503 when the database cannot say which.
 pub async fn form(
     request: HttpRequest,
     console: web::Data<Console>,
-    operator: Option<Operator>,
+    operator: Result<Operator, ConsoleError>,
 ) -> Result<HttpResponse, ConsoleError> {
-    if operator.is_some() {
-        return Ok(see_other("/console/".into()));
+    match operator {
+        Ok(_) => Ok(see_other("/console/".into())),
+        Err(ConsoleError::SignIn) => {
+            login_page(&request, &console, actix_web::http::StatusCode::OK, None)
+        }
+        Err(other) => Err(other),
     }
-    login_page(&request, &console, actix_web::http::StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
@@ -76,7 +81,7 @@ pub async fn sign_in(
     if !csrf::matches(&expected, &form.csrf) {
         return Err(ConsoleError::Csrf);
     }
-    let Some(caller) = state.keys.caller(form.key.trim()).cloned() else {
+    let Some((caller, key)) = state.keys.sign_in(form.key.trim()) else {
         tracing::info!("console sign-in refused: not a key");
         return login_page(
             &request,
@@ -89,8 +94,8 @@ pub async fn sign_in(
         tracing::info!(key = %caller.name, "console sign-in refused: no read scope");
         return Err(ConsoleError::Forbidden(Scope::Read));
     }
+    let id = session::open(&state.pool, key).await?;
     tracing::info!(key = %caller.name, "console sign-in");
-    let id = console.sessions.open(caller);
     Ok(HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, "/console/"))
         .cookie(session::cookie(&request, &console, session::COOKIE, id))
@@ -104,15 +109,17 @@ pub struct SignOut {
     csrf: String,
 }
 
-/// `POST /console/logout`: the session is closed on the server and its cookie expired.
+/// `POST /console/logout`: the session's row is deleted (so no replica opens it again) and its
+/// cookie expired.
 pub async fn sign_out(
     request: HttpRequest,
     operator: Operator,
     form: web::Form<SignOut>,
+    state: web::Data<AppState>,
     console: web::Data<Console>,
 ) -> Result<HttpResponse, ConsoleError> {
     operator.check_csrf(&form.csrf)?;
-    console.sessions.close(&operator.session);
+    session::close(&state.pool, &operator.session).await?;
     tracing::info!(key = %operator.caller.name, "console sign-out");
     Ok(HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, "/console/login"))

@@ -20,7 +20,6 @@ use domain::signature::Scheme;
 use inbox_config::Settings;
 
 use self::error::ConsoleError;
-use self::session::Sessions;
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
@@ -32,8 +31,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 const STYLESHEET: &str = include_str!("../../assets/console.css");
 
 /// What the console's handlers share besides the API's state.
+/// Sessions are not here: they live in the database, shared by every replica (`session`).
 pub struct Console {
-    pub sessions: Sessions,
     pub providers: Vec<ProviderView>,
     /// `[api] console_secure_cookie`: mark cookies `Secure` whatever the request says.
     pub secure_cookie: bool,
@@ -60,7 +59,6 @@ impl Console {
             })
             .collect();
         Console {
-            sessions: Sessions::default(),
             providers,
             secure_cookie: settings.api.console_secure_cookie,
         }

@@ -52,21 +52,21 @@ fn shown(html: &str) -> String {
     })
 }
 
-struct Page {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Page {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn set_cookie(&self, name: &str) -> Option<&str> {
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
@@ -75,7 +75,7 @@ impl Page {
     }
 
     /// The first form token on the page.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let start = self
             .body
             .find(r#"name="csrf" value=""#)
@@ -87,15 +87,16 @@ impl Page {
 }
 
 /// A client that keeps cookies and never follows redirects, so that each answer is seen.
-struct Browser {
-    base: String,
-    cookies: HashMap<String, String>,
+pub(crate) struct Browser {
+    /// The API this browser talks to; another replica's base moves it there, cookies and all.
+    pub base: String,
+    pub cookies: HashMap<String, String>,
     /// Extra headers on every request (a proxy's `X-Forwarded-Proto`).
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(api: &TestApi) -> Browser {
+    pub fn new(api: &TestApi) -> Browser {
         Browser {
             base: api.base(),
             cookies: HashMap::new(),
@@ -104,7 +105,7 @@ impl Browser {
     }
 
     /// Signed in with `key` through the sign-in form.
-    async fn signed_in(api: &TestApi, key: &str) -> Browser {
+    pub async fn signed_in(api: &TestApi, key: &str) -> Browser {
         let mut browser = Browser::new(api);
         let form = browser.get("/console/login").await;
         assert_eq!(form.status, 200);
@@ -117,11 +118,11 @@ impl Browser {
         browser
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         self.send("GET", path, None).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -209,14 +210,14 @@ fn record(api: &TestApi, provider: &str, key: &str, reference: &str, payload: &V
         .id
 }
 
-fn failed(api: &TestApi, provider: &str, key: &str, reason: &str) -> Uuid {
+pub(crate) fn failed(api: &TestApi, provider: &str, key: &str, reason: &str) -> Uuid {
     let payload = json!({"id": key, "reference": "REQ-1", "status": "weird"});
     let id = record(api, provider, key, "REQ-1", &payload);
     mark_failed(&mut api.pool.get().unwrap(), id, reason, now()).unwrap();
     id
 }
 
-fn status_of(api: &TestApi, id: Uuid) -> EventStatus {
+pub(crate) fn status_of(api: &TestApi, id: Uuid) -> EventStatus {
     find_event(&mut api.pool.get().unwrap(), id)
         .unwrap()
         .unwrap()

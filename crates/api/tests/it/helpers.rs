@@ -29,7 +29,8 @@ pub struct TestApi {
     pub url: String,
     pub backend: Backend,
     handle: ServerHandle,
-    _db: TestDatabase,
+    /// The database, dropped with the API that created it; a replica borrows its first API's.
+    _db: Option<TestDatabase>,
 }
 
 pub struct Answer {
@@ -197,9 +198,48 @@ pub async fn spawn_api_with(backend: Backend, test: &str, via_proxy: bool) -> Op
         }
         _ => db.url(),
     };
+    let mut api = start(&url, config_toml(&url, 30), backend).await;
+    api.proxy = proxy;
+    api.url = db.url();
+    api._db = Some(db);
+    Some(api)
+}
+
+/// Another API on `first`'s database, as a second replica behind the same Service would be,
+/// with its own pool and port; `without_key` leaves that key out of its configuration.
+pub async fn spawn_replica(first: &TestApi, without_key: Option<&str>) -> TestApi {
+    let mut config = config_toml(&first.url, 30);
+    if let Some(name) = without_key {
+        config = remove_section(&config, &format!("[api.keys.{name}]"));
+    }
+    start(&first.url, config, first.backend).await
+}
+
+/// `config` without the table headed `header` (up to the next table or blank line).
+fn remove_section(config: &str, header: &str) -> String {
+    let mut inside = false;
+    let mut kept = String::new();
+    for line in config.lines() {
+        if line.trim() == header {
+            inside = true;
+            continue;
+        }
+        if inside && (line.starts_with('[') || line.trim().is_empty()) {
+            inside = false;
+        }
+        if !inside {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    assert_ne!(kept.len(), config.len(), "no {header} in the configuration");
+    kept
+}
+
+async fn start(url: &str, config: String, backend: Backend) -> TestApi {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inbox.toml");
-    std::fs::write(&path, config_toml(&url, 30)).unwrap();
+    std::fs::write(&path, config).unwrap();
     let env = keys_env();
     let (settings, _) = inbox_config::load_settings_from(Some(&path), &env).unwrap();
     let keys = settings.api.resolve_keys(&env).unwrap();
@@ -209,16 +249,16 @@ pub async fn spawn_api_with(backend: Backend, test: &str, via_proxy: bool) -> Op
     let pool = app.pool().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    Some(TestApi {
+    TestApi {
         port,
         metrics_port,
         pool,
-        proxy,
-        url: db.url(),
+        proxy: None,
+        url: url.to_owned(),
         backend,
         handle,
-        _db: db,
-    })
+        _db: None,
+    }
 }
 
 /// Declares each listed async test (taking a `TestApi`) once per backend.

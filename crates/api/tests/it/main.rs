@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod collections;
 mod console;
+mod console_sessions;
 mod docs;
 mod events;
 mod notifications;

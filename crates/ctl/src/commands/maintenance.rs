@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use chrono::TimeDelta;
+use domain::console_session;
 use persistence::migrate::pending_migrations;
 use persistence::{
-    count_purgeable, count_purgeable_intake_counts, count_purgeable_notifications, now,
-    purge_batch, purge_intake_counts_batch, purge_notifications_batch, run_migrations,
-    stats as read_stats,
+    count_ended_sessions, count_purgeable, count_purgeable_intake_counts,
+    count_purgeable_notifications, now, purge_batch, purge_ended_sessions,
+    purge_intake_counts_batch, purge_notifications_batch, run_migrations, stats as read_stats,
 };
 use serde_json::json;
 
@@ -101,7 +102,9 @@ pub fn stats(ctx: &Context) -> Result<(), CtlError> {
 /// Deletes finished events (PROCESSED, FAILED) received before the cutoff, then finished
 /// notifications (DELIVERED, FAILED) created before it, then the receivers' per-minute counts
 /// of minutes before it, each in batches of its own short transactions. What is still owed (a
-/// RECEIVED event, a PENDING notification) is never deleted.
+/// RECEIVED event, a PENDING notification) is never deleted. Then the console sessions that are
+/// over (idle or past their lifetime, whatever the cutoff: an ended session is of no use to
+/// anyone), in one statement, the table being small.
 pub fn purge(
     ctx: &Context,
     older_than: TimeDelta,
@@ -113,8 +116,11 @@ pub fn purge(
     let events = count_purgeable(&mut conn, cutoff)?;
     let notifications = count_purgeable_notifications(&mut conn, cutoff)?;
     let intake = count_purgeable_intake_counts(&mut conn, cutoff)?;
+    let ended = console_session::cutoffs(now());
+    let sessions = count_ended_sessions(&mut conn, ended)?;
     let started = Instant::now();
-    let (mut events_deleted, mut notifications_deleted, mut intake_deleted) = (0, 0, 0);
+    let (mut events_deleted, mut notifications_deleted) = (0, 0);
+    let (mut intake_deleted, mut sessions_deleted) = (0, 0);
     if !dry_run {
         events_deleted = purge_in_batches("events", events, &started, || {
             purge_batch(&mut conn, cutoff, batch)
@@ -125,6 +131,7 @@ pub fn purge(
         intake_deleted = purge_in_batches("intake counts", intake, &started, || {
             purge_intake_counts_batch(&mut conn, cutoff, batch)
         })?;
+        sessions_deleted = purge_ended_sessions(&mut conn, ended)?;
     }
     if ctx.json {
         return output::json(&json!({
@@ -133,24 +140,30 @@ pub fn purge(
             "events": {"purgeable": events, "deleted": events_deleted},
             "notifications": {"purgeable": notifications, "deleted": notifications_deleted},
             "intake_counts": {"purgeable": intake, "deleted": intake_deleted},
+            "console_sessions": {"purgeable": sessions, "deleted": sessions_deleted},
         }));
     }
-    let what = |events, notifications, intake| {
+    let what = |events, notifications, intake, sessions| {
         format!(
             "{events} processed/failed events, {notifications} delivered/failed notifications \
-             and {intake} per-minute intake counts from before {}",
+             and {intake} per-minute intake counts from before {}, and {sessions} ended console \
+             sessions",
             output::time(&cutoff)
         )
     };
     if dry_run {
-        println!("would delete {}", what(events, notifications, intake));
+        println!(
+            "would delete {}",
+            what(events, notifications, intake, sessions)
+        );
     } else {
         println!(
             "deleted {} in {:.1} s",
             what(
                 events_deleted as i64,
                 notifications_deleted as i64,
-                intake_deleted as i64
+                intake_deleted as i64,
+                sessions_deleted as i64
             ),
             started.elapsed().as_secs_f64()
         );

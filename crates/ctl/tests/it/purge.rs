@@ -248,3 +248,64 @@ fn purge_100k_on_postgres() {
         purge_and_check(ctl);
     }
 }
+
+/// Ended console sessions (idle, or past their lifetime) go whatever `--older-than` says; an open
+/// one stays.
+fn purge_ended_sessions_and_check(ctl: Ctl) {
+    use domain::console_session::{cutoffs, IDLE, LIFETIME};
+    use persistence::schema::console_sessions;
+    use persistence::{now, open_session, touch_session, NewConsoleSession};
+
+    ctl.run(&["migrate"]).ok();
+    let mut conn = ctl.connect();
+    let t = now();
+    // Nothing is over this early: every row is stored, whatever its age.
+    let long_ago = cutoffs(t - LIFETIME - chrono::TimeDelta::days(1));
+    for (hash, started, last_used) in [
+        (
+            "past-lifetime",
+            t - LIFETIME - chrono::TimeDelta::minutes(30),
+            t,
+        ),
+        ("idle", t - IDLE - chrono::TimeDelta::minutes(5), t - IDLE),
+        ("open", t - chrono::TimeDelta::minutes(3), t),
+    ] {
+        let new = NewConsoleSession {
+            id_hash: hash,
+            key_name: "ops",
+            key_fingerprint: "0123456789abcdef",
+            at: started,
+        };
+        open_session(&mut conn, &new, long_ago, 100).unwrap();
+        touch_session(&mut conn, hash, last_used).unwrap();
+    }
+    let dry = ctl
+        .run(&["--json", "purge", "--older-than", "90d", "--dry-run"])
+        .ok()
+        .json();
+    assert_eq!(dry["console_sessions"]["purgeable"], 2, "{dry}");
+    assert_eq!(dry["console_sessions"]["deleted"], 0, "{dry}");
+    let run = ctl.run(&["purge", "--older-than", "90d"]).ok();
+    assert!(
+        run.stdout.contains(", and 2 ended console sessions"),
+        "{}",
+        run.stdout
+    );
+    let left: Vec<String> = console_sessions::table
+        .select(console_sessions::id_hash)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(left, ["open"]);
+}
+
+#[test]
+fn purge_ended_sessions_on_sqlite() {
+    purge_ended_sessions_and_check(Ctl::sqlite());
+}
+
+#[test]
+fn purge_ended_sessions_on_postgres() {
+    if let Some(ctl) = Ctl::postgres("purge::purge_ended_sessions_on_postgres") {
+        purge_ended_sessions_and_check(ctl);
+    }
+}

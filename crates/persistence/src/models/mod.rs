@@ -3,6 +3,7 @@
 //! executes the plan.
 
 pub mod collections;
+pub mod console_sessions;
 pub mod decisions;
 pub mod event_admin;
 pub mod events;

@@ -8,6 +8,7 @@ mod admin;
 mod apply;
 mod apply_batch;
 mod collections;
+mod console_sessions;
 mod events;
 mod intake;
 mod migrations;

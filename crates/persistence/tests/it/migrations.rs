@@ -159,11 +159,12 @@ fn both_migration_trees_produce_the_same_schema() {
             "collection_transitions",
             "collections",
             "intake_counts",
+            "console_sessions",
             "notifications",
             "webhook_events"
         ])
     );
-    assert_eq!(pg_columns.len(), 15 + 11 + 9 + 11 + 4);
+    assert_eq!(pg_columns.len(), 15 + 11 + 9 + 11 + 4 + 5);
     assert_eq!(pg_columns, sqlite_columns);
     assert!(pg_indexes.contains(&(
         "webhook_events".into(),

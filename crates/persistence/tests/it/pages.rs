@@ -139,7 +139,7 @@ fn collection_pages_newest_first_within_a_range(db: TestDb) {
     assert_eq!(refs[0], "REQ-4");
     assert_eq!(refs[3], "REQ-1");
     let mut expected = read.clone();
-    expected.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    expected.sort_by_key(|(at, id, _)| std::cmp::Reverse((*at, *id)));
     assert_eq!(
         read, expected,
         "latest change first, ties by id, no repeats"
