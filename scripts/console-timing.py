@@ -59,22 +59,26 @@ def fail(text):
 # One definition, written twice: as set-based SQL for PostgreSQL (generate_series) and as Python
 # rows for SQLite. The formulas must stay the same on both sides.
 #
-# Collection n (1..N): REQ-00000n, created at T0 + (n - 1) * SPACING (T0 = now - 24 h, SPACING so
-# the last one is ~5 minutes old); status by (n * 37) % 100: < 85 SUCCESS, < 92 PENDING, < 97
-# FAILED, else INITIATED; provider paystack / stripe / flutterwave by n % 3.
+# Collection n (1..N): REQ-00000n; provider paystack / stripe / flutterwave by n % 3. The first 99 %
+# are created evenly from 24 h to 10 minutes ago (T0 + (n - 1) * SPACING), with status by
+# (n * 37) % 100: < 85 SUCCESS, < 92 PENDING, < 97 FAILED, else INITIATED. The newest hundredth
+# arrived in a burst in the last 4 minutes and is not processed yet: INITIATED, every event
+# RECEIVED (1 % of events: the processors' backlog), no decision. (Spread evenly instead, 1 % of a
+# day would be the last 15 minutes, and the overview's lag of the last 15 minutes would be empty.)
 # Event k (0..E-1) of collection n, global number i = (n - 1) * E + k + 1: received at created +
-# (2 + 15 k + (7 i) % 11) s + (131 i) % 1000 ms. k = 0 asks for PENDING, the others for the
-# collection's final status. Status: the last event of the newest tenth of the collections is
-# RECEIVED (1 % of events, the newest: the processors' backlog), event k = 3 of every fifth
-# collection FAILED (2 %), the rest PROCESSED, a few ms to 2 s after it was received.
+# (2 + 15 k + (7 i) % 11) s + (131 i) % 1000 ms (k s + the same ms in the burst). k = 0 asks for
+# PENDING, the others for the collection's final status. Event k = 3 of every fifth processed
+# collection is FAILED (2 %), the rest PROCESSED, a few ms to 2 s after it was received.
 # Decisions: INITIATED collections one (ignored), PENDING ones one (INITIATED -> PENDING applied),
 # SUCCESS and FAILED two (-> PENDING, then PENDING -> final, event k = 1), 300 ms after their
 # event; transition ids 2n - 1 and 2n. Each applied decision has its notification, DELIVERED but
-# for the newest hundredth of collections' last one (PENDING) and every 97th collection's
-# (FAILED).
+# for the last one of the next-newest hundredth of collections (PENDING: the dispatcher's backlog)
+# and of every 97th collection (FAILED).
 
-def status_of(n):
+def status_of(n, fresh):
     r = (n * 37) % 100
+    if n > fresh:
+        return "INITIATED"
     return "SUCCESS" if r < 85 else "PENDING" if r < 92 else "FAILED" if r < 97 else "INITIATED"
 
 
@@ -89,28 +93,28 @@ FAILURES = (
 def pg_seed_sql(n_coll, per, now):
     """The seed as psql scripts, by step (a table each, in order). `now` is the anchor (UTC).
     The two helper tables are ordinary (unlogged) ones: each step is its own psql session."""
-    spacing = (86400 - 300) / n_coll
     now_lit = f"'{now.isoformat()}'::timestamptz"
-    newest_tenth = n_coll - n_coll // 10
-    newest_hundredth = n_coll - n_coll // 100
+    fresh, pending_from = n_coll - n_coll // 100, n_coll - n_coll // 50
+    spacing, burst = (86400 - 600) / fresh, 200 / max(1, n_coll - fresh)
     final = min(1, per - 1)
     steps = {}
     steps["seed tables"] = f"""
 DROP TABLE IF EXISTS seed_c, seed_e;
 CREATE UNLOGGED TABLE seed_c AS
 SELECT n, md5('collection-' || n)::uuid AS id, 'REQ-' || lpad(n::text, 6, '0') AS ref,
-       CASE WHEN (n * 37) % 100 < 85 THEN 'SUCCESS' WHEN (n * 37) % 100 < 92 THEN 'PENDING'
+       CASE WHEN n > {fresh} THEN 'INITIATED' WHEN (n * 37) % 100 < 85 THEN 'SUCCESS' WHEN (n * 37) % 100 < 92 THEN 'PENDING'
             WHEN (n * 37) % 100 < 97 THEN 'FAILED' ELSE 'INITIATED' END AS status,
        (ARRAY['paystack', 'stripe', 'flutterwave'])[n % 3 + 1] AS provider,
        100 + (n * 7919) % 99900 AS amount,
        CASE n % 3 WHEN 0 THEN 'NGN' WHEN 1 THEN 'USD' ELSE (ARRAY['GHS', 'KES'])[n % 2 + 1] END AS currency,
-       {now_lit} - interval '24 hours' + (n - 1) * {spacing} * interval '1 second' AS created
+       CASE WHEN n > {fresh} THEN {now_lit} - interval '240 seconds' + (n - {fresh} - 1) * {burst} * interval '1 second'
+            ELSE {now_lit} - interval '24 hours' + (n - 1) * {spacing} * interval '1 second' END AS created
 FROM generate_series(1, {n_coll}) n;
 
 CREATE UNLOGGED TABLE seed_e AS
 SELECT c.n, c.ref, c.provider, c.amount, c.currency, k, (c.n - 1) * {per} + k + 1 AS i,
        md5('event-' || ((c.n - 1) * {per} + k + 1))::uuid AS eid,
-       c.created + ((2 + 15 * k + (7 * ((c.n - 1) * {per} + k + 1)) % 11) * 1000
+       c.created + (CASE WHEN c.n > {fresh} THEN k ELSE 2 + 15 * k + (7 * ((c.n - 1) * {per} + k + 1)) % 11 END * 1000
                     + (131 * ((c.n - 1) * {per} + k + 1)) % 1000) * interval '1 millisecond' AS received
 FROM seed_c c, generate_series(0, {per - 1}) k;
 ANALYZE seed_c;
@@ -182,9 +186,9 @@ SELECT e.eid, e.provider,
        e.received + CASE WHEN e.i % 10 = 3 THEN interval '30 seconds' ELSE interval '0' END,
        CASE WHEN e.status <> 'RECEIVED' THEN e.received + (5 + (e.i * 53) % 2000) * interval '1 millisecond' END
 FROM (SELECT s.*,
-             CASE WHEN s.k = {per - 1} AND s.n > {newest_tenth} THEN 'RECEIVED'
+             CASE WHEN s.n > {fresh} THEN 'RECEIVED'
                   WHEN s.k = 3 AND s.n % 5 = 0 THEN 'FAILED' ELSE 'PROCESSED' END AS status,
-             CASE WHEN s.k = 3 AND s.n % 5 = 0 THEN
+             CASE WHEN s.k = 3 AND s.n % 5 = 0 AND s.n <= {fresh} THEN
                (ARRAY['no collection has request_ref ' || s.ref,
                       'amount mismatch: 1500000 NGN received, ' || s.amount || '.00 ' || s.currency || ' expected',
                       'unrecognised status "reversed" at data.status',
@@ -198,6 +202,7 @@ SELECT 2 * c.n - 1, c.id, e.eid, 'INITIATED', CASE WHEN c.status = 'INITIATED' T
        CASE WHEN c.status = 'INITIATED' THEN 'the event does not concern a payment' ELSE 'INITIATED -> PENDING' END,
        'processor', e.received + interval '300 ms'
 FROM seed_c c JOIN seed_e e ON e.n = c.n AND e.k = 0
+WHERE c.n <= {fresh}
 UNION ALL
 SELECT 2 * c.n, c.id, e.eid, 'PENDING', c.status, 'applied', 'PENDING -> ' || c.status, 'processor',
        e.received + interval '300 ms'
@@ -226,7 +231,7 @@ SELECT md5('notification-' || t.id)::uuid, t.collection_id, t.id,
        t.created_at
 FROM collection_transitions t JOIN seed_c c ON c.id = t.collection_id
 CROSS JOIN LATERAL (SELECT CASE WHEN c.n % 97 = 0 AND t.id = 2 * c.n - (CASE WHEN c.status IN ('SUCCESS', 'FAILED') THEN 0 ELSE 1 END) THEN 'FAILED'
-                                WHEN c.n > {newest_hundredth} AND t.id = 2 * c.n - (CASE WHEN c.status IN ('SUCCESS', 'FAILED') THEN 0 ELSE 1 END) THEN 'PENDING'
+                                WHEN c.n > {pending_from} AND t.id = 2 * c.n - (CASE WHEN c.status IN ('SUCCESS', 'FAILED') THEN 0 ELSE 1 END) THEN 'PENDING'
                                 ELSE 'DELIVERED' END AS status) x
 WHERE t.outcome = 'applied'
 ORDER BY t.id;
@@ -257,26 +262,29 @@ def compact(value):
 
 def sqlite_rows(n_coll, per, now):
     """The same rows as pg_seed_sql, as tuples per table (times as fixed-width UTC text)."""
-    spacing = (86400 - 300) / n_coll
     t0 = now - dt.timedelta(hours=24)
-    newest_tenth = n_coll - n_coll // 10
-    newest_hundredth = n_coll - n_coll // 100
+    fresh, pending_from = n_coll - n_coll // 100, n_coll - n_coll // 50
+    spacing, burst = (86400 - 600) / fresh, 200 / max(1, n_coll - fresh)
     final = min(1, per - 1)
     collections, events, transitions, notifications = [], [], [], []
     for n in range(1, n_coll + 1):
         cid = md5_uuid(f"collection-{n}")
         ref = f"REQ-{n:06d}"
-        status = status_of(n)
+        status = status_of(n, fresh)
         provider = PROVIDERS[n % 3]
         amount = 100 + (n * 7919) % 99900
         currency = ("NGN", "USD", ("GHS", "KES")[n % 2])[n % 3]
-        created = t0 + dt.timedelta(seconds=(n - 1) * spacing)
+        if n > fresh:
+            created = now - dt.timedelta(seconds=240) + dt.timedelta(seconds=(n - fresh - 1) * burst)
+        else:
+            created = t0 + dt.timedelta(seconds=(n - 1) * spacing)
         received = []
         for k in range(per):
             i = (n - 1) * per + k + 1
-            at = created + dt.timedelta(milliseconds=(2 + 15 * k + (7 * i) % 11) * 1000 + (131 * i) % 1000)
+            seconds = k if n > fresh else 2 + 15 * k + (7 * i) % 11
+            at = created + dt.timedelta(milliseconds=seconds * 1000 + (131 * i) % 1000)
             received.append(at)
-            if k == per - 1 and n > newest_tenth:
+            if n > fresh:
                 st = "RECEIVED"
             elif k == 3 and n % 5 == 0:
                 st = "FAILED"
@@ -356,7 +364,9 @@ def sqlite_rows(n_coll, per, now):
                     "the event does not concern a payment" if status == "INITIATED" else "INITIATED -> PENDING", 0)]
         if status in ("SUCCESS", "FAILED"):
             decided.append((2 * n, "PENDING", status, "applied", f"PENDING -> {status}", final))
-        last_id = decided[-1][0]
+        if n > fresh:
+            decided = []
+        last_id = decided[-1][0] if decided else None
         for tid, frm, to, outcome, reason, k in decided:
             at = received[k] + 300 * MS
             eid = md5_uuid(f"event-{(n - 1) * per + k + 1}")
@@ -366,7 +376,7 @@ def sqlite_rows(n_coll, per, now):
             kind = {"SUCCESS": "collection.succeeded", "FAILED": "collection.failed"}.get(to, "collection.updated")
             if n % 97 == 0 and tid == last_id:
                 nst = "FAILED"
-            elif n > newest_hundredth and tid == last_id:
+            elif n > pending_from and tid == last_id:
                 nst = "PENDING"
             else:
                 nst = "DELIVERED"
@@ -563,6 +573,15 @@ class Sqlite:
 
 # ---------------------------------------------------------------------------- the api process
 
+def die_with_parent():
+    """In the api's process before exec: SIGTERM when this script dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -623,7 +642,7 @@ secrets = ["CONSOLE_TIMING_FLUTTERWAVE_SECRET"]
     def start(self):
         log = open(self.log, "ab")
         self.proc = subprocess.Popen([os.path.join(self.bin_dir, "api")], env=self.env(), stdout=log, stderr=log,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -740,8 +759,8 @@ def pages(n_coll, failed_event):
     ]
 
 
-def measure(browser, path, loads, warmups=2):
-    times, size = [], 0
+def measure(browser, path, loads, warmups=2, save=None):
+    times, size, body = [], 0, b""
     for n in range(warmups + loads):
         status, response, body, elapsed = browser.request("GET", path)
         if status != 200:
@@ -750,6 +769,9 @@ def measure(browser, path, loads, warmups=2):
         if n >= warmups:
             times.append(elapsed * 1000)
         size = len(body)
+    if save:
+        with open(save, "wb") as f:
+            f.write(body)
     return {"p50_ms": statistics.median(times), "max_ms": max(times), "min_ms": min(times), "bytes": size,
             "loads": loads}
 
@@ -776,19 +798,29 @@ def run_backend(backend, args, bin_dir):
         browser.sign_in(KEY)
         results = []
         for name, path in pages(args.collections, failed):
-            figures = measure(browser, path, args.loads)
+            save = None
+            if args.save:
+                os.makedirs(args.save, exist_ok=True)
+                save = os.path.join(args.save, f"{backend.name}-{name.replace(' ', '-')}.html")
+            figures = measure(browser, path, args.loads, save=save)
             results.append(dict(page=name, path=path, **figures))
             say(f"  {name:<22} p50 {figures['p50_ms']:7.1f} ms  max {figures['max_ms']:7.1f} ms  {figures['bytes']:>7} bytes")
         return results
     except BaseException:
-        say(f"  (api log {api.log}:)\n{api.tail()}")
+        if os.path.exists(api.log):
+            say(f"  (the api's log, {api.log}:)\n{api.tail()}")
         raise
     finally:
         if browser:
             browser.close()
         api.stop()
-        backend.drop()
-        if not args.keep:
+        try:
+            backend.drop()
+        except SystemExit as e:  # keep the first failure's message, not this one's
+            print(f"console-timing: cleaning up: {e}", file=sys.stderr)
+        if args.keep:
+            say(f"kept: {workdir} (the api's configuration and log)")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -808,20 +840,23 @@ def main():
     parser.add_argument("--keep", action="store_true", help="leave the database(s) behind")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    parser.add_argument("--save", metavar="DIR", help="keep each page's last answer in DIR (<backend>-<page>.html)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres"),
                         help="an admin connection URL (default $BENCH_PG or the local postgres)")
     parser.add_argument("--pg-database", default="bench_console")
     args = parser.parse_args()
-    if args.collections < 1 or args.events_per_collection < 4 or args.loads < 1:
-        parser.error("--collections >= 1, --events-per-collection >= 4 (event 3 is the failed one), --loads >= 1")
+    if args.collections < 5 or args.events_per_collection < 4 or args.loads < 1:
+        parser.error("--collections >= 5 and --events-per-collection >= 4 (event 3 of every fifth collection "
+                     "is the failed one), --loads >= 1")
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", args.pg_database):
         parser.error("--pg-database: a plain lower-case name")
 
-    # SIGTERM (and SIGHUP) unwind like Ctrl-C does, so the api and the database go too.
+    # Ctrl-C, SIGTERM and SIGHUP unwind, so the api and the database go too (SIGINT explicitly:
+    # a background job of a non-interactive shell starts with it ignored).
     def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
 
     target = os.environ.get("CARGO_TARGET_DIR") or "target"
     bin_dir = os.path.join(ROOT, target, "release") if not os.path.isabs(target) else os.path.join(target, "release")
