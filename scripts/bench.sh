@@ -8,10 +8,11 @@
 # committed -> the endpoint's answer) at half the P1 rate; P6 on SQLite. Every phase ends
 # with loadgen's check (the invariants; for the API, that every answer was 201 or 200).
 # `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build);
-# `scripts/bench.sh notify` the notification lag (phase N) alone, at NOTIFY_RATE (1000) req/s.
-# `scripts/bench.sh console` times the console's pages (scripts/console-timing.py) with 10k
-# collections and 100k events, on CONSOLE_BACKEND (both, postgres or sqlite), in databases of its
-# own (bench_console, a temporary SQLite file) and an api on a free port.
+# `scripts/bench.sh notify` the notification lag (phase N) alone, at NOTIFY_RATE (1000) req/s;
+# `scripts/bench.sh notify-cost` P1 and P2 with and without notification delivery, alternately.
+# `scripts/bench.sh console` times the console's pages alone (scripts/console-timing.py: 10k
+# collections, 100k events) on CONSOLE_BACKEND (both, postgres or sqlite), about 20 s for both;
+# `make bench` and `make bench-sqlite` end with it on their backend.
 # Results: target/bench/results-<backend>.json and plots (under $CARGO_TARGET_DIR instead of
 # target/ when that is set).
 # Benchmark on a quiet machine: a compile running beside it halves the figures.
@@ -51,17 +52,24 @@ SQL
 }
 
 # N: notification lag. The receiver and 2 processors with [notify] pointed at a local endpoint
-# (scripts/notify-endpoint.py, which verifies every signature), deliveries at half the P1 rate
-# ($1 per second); the lag of each notification is its arrival at the endpoint minus its creation
-# (the decision's commit), read from the endpoint's log and the database.
+# (`inboxctl listen`, which verifies every signature; NOTIFY_ENDPOINT=python uses
+# scripts/notify-endpoint.py, the specification's algorithm in Python, which costs the 2 cores
+# several times more CPU per delivery), deliveries at half the P1 rate ($1 per second); the lag of
+# each notification is its arrival at the endpoint minus its creation (the decision's commit),
+# read from the endpoint's log and the database.
 NOTIFY_PORT=$((RECEIVER_PORT + 2))
 NOTIFY_SECRET=whsec_YmVuY2gtbm90aWZ5LXNlY3JldC0wMTIzNDU2Nzg5YWI=
 run_notify_phase() { # rate per second
   say "N: notification lag at $1 req/s: receiver + 2 processors delivering to a local endpoint"
   local config="$OUT/${TAG}inbox-notify.toml" arrivals="$OUT/notify-arrivals.txt" status=0
   { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\nconcurrency = %s\n' "$NOTIFY_PORT" "${NOTIFY_CONCURRENCY:-32}"; } > "$config"
-  rm -f "$arrivals"
-  python3 scripts/notify-endpoint.py "$NOTIFY_PORT" "$NOTIFY_SECRET" "$arrivals" & pids+=($!)
+  rm -f "$arrivals" "$OUT/notify-listen.txt" "$OUT/notify-listen.err"
+  if [ "${NOTIFY_ENDPOINT:-inboxctl}" = python ]; then
+    python3 scripts/notify-endpoint.py "$NOTIFY_PORT" "$NOTIFY_SECRET" "$arrivals" & pids+=($!)
+  else
+    BENCH_NOTIFY_SECRET=$NOTIFY_SECRET "$BIN/inboxctl" listen --port "$NOTIFY_PORT" \
+      --secret-env BENCH_NOTIFY_SECRET >"$OUT/notify-listen.txt" 2>"$OUT/notify-listen.err" & pids+=($!)
+  fi
   for _ in $(seq 1 50); do port_open "$NOTIFY_PORT" && break; sleep 0.1; done
   local base_config=$INBOX_CONFIG
   export INBOX_CONFIG=$config BENCH_NOTIFY_SECRET=$NOTIFY_SECRET
@@ -78,6 +86,23 @@ run_notify_phase() { # rate per second
   done
   stop_services
   psql "$DATABASE_URL" -AtF ' ' -c "SELECT id, (extract(epoch FROM created_at) * 1000)::bigint, status FROM notifications" > "$OUT/notify-created.txt"
+  if [ "${NOTIFY_ENDPOINT:-inboxctl}" != python ]; then
+    # listen's lines ("<date> <time>Z  <webhook-id>  <type> ...") as the arrivals log; refusals
+    # (a bad signature) are on its stderr.
+    python3 - "$OUT/notify-listen.txt" "$OUT/notify-listen.err" "$arrivals" <<'PY'
+import sys
+from datetime import datetime, timezone
+listened, refused, arrivals = sys.argv[1:]
+with open(arrivals, "w") as out:
+    for line in open(listened):
+        day, clock, ident = line.split()[:3]
+        at = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        out.write(f"{ident} {round(at.timestamp() * 1000)} 1\n")
+    for line in open(refused):
+        if "refused (401)" in line:
+            out.write(f"{line.rsplit('webhook-id=', 1)[-1].strip()} 0 0\n")
+PY
+  fi
   return $status
 }
 
@@ -147,11 +172,17 @@ json.dump(results, open(target, "w"), indent=2)
 PY
 }
 
-# Console page loads: its own databases, seed and api, so nothing of the phases below.
+# Console page loads on backend $1 (postgres, sqlite or both), figures in $2: a database, seed and
+# api of its own (scripts/console-timing.py), so it follows whatever ran before; about 10 s a
+# backend after the build.
+run_console_phase() {
+  say "console page loads: 10k collections, 100k events; each page p50 of 20 loads ($1)"
+  python3 scripts/console-timing.py --no-build --backend "$1" --json "$2"
+}
+
 if [ "$BACKEND" = console ]; then
   status=0
-  python3 scripts/console-timing.py --no-build --backend "${CONSOLE_BACKEND:-both}" \
-    --json "$OUT/results-console.json" || status=$?
+  run_console_phase "${CONSOLE_BACKEND:-both}" "$OUT/results-console.json" || status=1
   exit $status
 fi
 
@@ -179,6 +210,7 @@ print(f"\nP6 SQLite: ingest {r['ingest_per_sec']:.0f} req/s (p99 {r['latency']['
 json.dump({"backend": "sqlite", "p6": {"ingest_per_sec": r["ingest_per_sec"], "processed_per_sec": processed,
            "p99_ms": r["latency"]["p99_ms"], "passed": r["passed"]}}, open(f"{out}/results-sqlite.json", "w"), indent=2)
 PY
+  run_console_phase sqlite "$OUT/results-console-sqlite.json" || status=1
   exit $status
 fi
 
@@ -190,6 +222,79 @@ if [ "$BACKEND" = notify ]; then
   run_notify_phase "${NOTIFY_RATE:-1000}" || status=1
   rm -f "$OUT/results-notify.json"
   notify_summary "$OUT/results-notify.json"
+  exit $status
+fi
+
+# What delivering notifications costs ingest and processing: P1 and P2 run alternately without a
+# dispatcher (no [notify] url: the outbox rows are written either way) and with one delivering to
+# a local `inboxctl listen`, NOTIFY_COST_ROUNDS (2) times each, each on a fresh database; prints
+# each mode's figures and spread, and whether the mean with delivery stays within the spread of
+# the runs without.
+if [ "$BACKEND" = notify-cost ]; then
+  status=0
+  BENCH_NOTIFY_SECRET=$NOTIFY_SECRET "$BIN/inboxctl" listen --port "$NOTIFY_PORT" \
+    --secret-env BENCH_NOTIFY_SECRET >"$OUT/notify-cost-listen.txt" 2>"$OUT/notify-cost-listen.err" &
+  listen_pid=$!
+  trap 'stop_services; kill "$listen_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do port_open "$NOTIFY_PORT" && break; sleep 0.1; done
+  base_config=$INBOX_CONFIG with_config="$OUT/${TAG}inbox-notify-cost.toml"
+  { cat "$base_config"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\n' "$NOTIFY_PORT"; } > "$with_config"
+  export BENCH_NOTIFY_SECRET=$NOTIFY_SECRET
+  for round in $(seq 1 "${NOTIFY_COST_ROUNDS:-2}"); do
+    for mode in without with; do
+      fresh_pg_database "$DB"
+      if [ "$mode" = with ]; then export INBOX_CONFIG=$with_config; else export INBOX_CONFIG=$base_config; fi
+      say "notification cost, round $round, $mode delivery: P1 then P2"
+      start_receiver; start_processors 2
+      commits() { psql "$DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+      before=$(commits)
+      run_p1 "c1$mode$round" "$OUT/cost-p1-$mode-$round.json" || status=1
+      echo "P1 $mode round $round: $(( $(commits) - before )) transactions committed"
+      run_p2 "c2$mode$round" "$OUT/cost-p2-$mode-$round.json" || status=1
+      if [ "$mode" = with ]; then
+        # The dispatchers stopped with P2: one more processor delivers what is left, to count.
+        start_processors 1
+        for _ in $(seq 1 600); do
+          [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM notifications WHERE status <> 'DELIVERED'")" = 0 ] && break
+          sleep 0.1
+        done
+        stop_services
+      fi
+      psql "$DATABASE_URL" -At -c "SELECT count(*), count(*) FILTER (WHERE status = 'DELIVERED') FROM notifications" \
+        > "$OUT/cost-notifications-$mode-$round.txt"
+    done
+  done
+  export INBOX_CONFIG=$base_config
+  python3 - "$OUT" "${NOTIFY_COST_ROUNDS:-2}" <<'PY' || status=1
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def figures(mode):
+    p1 = [json.load(open(f"{out}/cost-p1-{mode}-{r}.json")) for r in range(1, rounds + 1)]
+    p2 = [json.load(open(f"{out}/cost-p2-{mode}-{r}.json")) for r in range(1, rounds + 1)]
+    told = [open(f"{out}/cost-notifications-{mode}-{r}.txt").read().split("|") for r in range(1, rounds + 1)]
+    return ([r["ingest_per_sec"] for r in p1], [r["drain_per_sec"] or 0 for r in p2],
+            all(r["passed"] for r in p1 + p2), told)
+ok = True
+rows = {}
+for mode in ("without", "with"):
+    p1, p2, passed, told = figures(mode)
+    rows[mode] = (p1, p2)
+    ok &= passed
+    print(f"{mode:<8} delivery: P1 ingest {', '.join(f'{v:.0f}' for v in p1)} req/s (mean {statistics.mean(p1):.0f}); "
+          f"P2 drain {', '.join(f'{v:.0f}' for v in p2)} events/s (mean {statistics.mean(p2):.0f}); "
+          f"notifications written/delivered {', '.join('/'.join(t.strip() for t in x) for x in told)}; "
+          f"invariants {'hold' if passed else 'BROKEN'}")
+for i, name in ((0, "P1"), (1, "P2")):
+    without, with_ = rows["without"][i], rows["with"][i]
+    spread = max(without) - min(without)
+    drop = statistics.mean(without) - statistics.mean(with_)
+    within = drop <= spread
+    ok &= within
+    print(f"{name}: with delivery {statistics.mean(with_):.0f} vs without {statistics.mean(without):.0f} "
+          f"({-drop / statistics.mean(without) * 100:+.1f} %), spread of the runs without {spread:.0f}: "
+          f"{'within the spread' if within else 'LOWER beyond the spread'}")
+sys.exit(0 if ok else 1)
+PY
   exit $status
 fi
 
@@ -309,4 +414,5 @@ except ImportError:
 PY
 api_summary "$OUT/results-postgres.json"
 notify_summary "$OUT/results-postgres.json"
+run_console_phase postgres "$OUT/results-console-postgres.json" || status=1
 exit $status

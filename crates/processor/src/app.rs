@@ -105,6 +105,7 @@ impl Processor {
                     url.to_owned(),
                     notify_secrets,
                     Duration::from_millis(n.timeout_ms),
+                    usize::try_from(n.concurrency).unwrap_or(usize::MAX).max(1),
                 )),
                 retry: RetryPolicy {
                     base: Duration::from_millis(n.retry_base_ms),
