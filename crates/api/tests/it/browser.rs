@@ -324,7 +324,6 @@ fn walk_through(browser: &Browser, api: &str, backend: Backend, pool: &DbPool) {
     assert_eq!(cookie["httpOnly"], true, "{cookie}");
     assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
     assert!(browser.body_text().contains("Failed events"));
-    shot("overview");
 
     // Find a collection by its ref and open its timeline.
     browser.click(&browser.find("nav a[href='/console/collections']"));
@@ -383,6 +382,19 @@ fn walk_through(browser: &Browser, api: &str, backend: Backend, pool: &DbPool) {
     let hostile_event_url = browser.url();
     assert!(browser.body_text().contains(SCRIPT));
     inert(browser);
+
+    // The receiver writes its per-minute counts every few seconds: the overview then charts
+    // the three deliveries of this test.
+    browser.wait_for(
+        &format!("{api}/console/"),
+        Duration::from_secs(20),
+        |text| text.contains("peak "),
+    );
+    assert!(
+        !browser.find_all("svg rect").is_empty(),
+        "no bar in the chart"
+    );
+    shot("overview");
 
     for (page, check) in [
         ("events", "Events"),
