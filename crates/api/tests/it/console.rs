@@ -768,6 +768,19 @@ async fn events_are_filtered_and_replayed_by_the_time_received(api: TestApi) {
             EventStatus::Failed
         ]
     );
+    // One payment's events: all of them, and no bulk replay (that goes by status and time).
+    let one = ops
+        .get("/console/events?status=FAILED&request_ref=REQ-T")
+        .await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body.matches("evt-time-").count(), 2, "{}", one.body);
+    assert!(
+        !one.body.contains("/console/events/replay?"),
+        "{}",
+        one.body
+    );
+    let none = ops.get("/console/events?request_ref=REQ-OTHER").await;
+    assert!(none.body.contains("No event matches."), "{}", none.body);
     let bad = ops.get("/console/events?received_to=soon").await;
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("received to"), "{}", bad.body);

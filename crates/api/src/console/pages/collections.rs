@@ -145,6 +145,8 @@ struct Timeline {
     events: Vec<EventView>,
     notifications: Vec<Notification>,
     statuses: Vec<Choice>,
+    events_href: String,
+    timeline_events: usize,
 }
 
 pub async fn timeline(
@@ -181,6 +183,8 @@ pub async fn timeline(
         chrome: Chrome::of(&operator, "collections"),
         metadata: pretty(&c.metadata),
         override_action: format!("/console/collections/{}/override", encode(&c.request_ref)),
+        events_href: format!("/console/events?request_ref={}", encode(&c.request_ref)),
+        timeline_events: TIMELINE_EVENTS as usize,
         statuses: choices(&STATUSES, c.status.as_str())
             .into_iter()
             .filter(|choice| !choice.value.is_empty())

@@ -40,6 +40,7 @@ fn note(operator: &Operator) -> String {
 pub struct Filters {
     status: Option<String>,
     provider: Option<String>,
+    request_ref: Option<String>,
     received_from: Option<String>,
     received_to: Option<String>,
     cursor: Option<String>,
@@ -91,6 +92,7 @@ struct ListPage {
     rows: Vec<Row>,
     statuses: Vec<Choice>,
     provider: String,
+    request_ref: String,
     received_from: String,
     received_to: String,
     next: Option<String>,
@@ -98,9 +100,14 @@ struct ListPage {
     replay_all: Option<String>,
 }
 
-fn filter_query(status: &str, provider: &str, received: &Received) -> String {
+fn filter_query(status: &str, provider: &str, request_ref: &str, received: &Received) -> String {
+    let reference = if request_ref.is_empty() {
+        String::new()
+    } else {
+        format!("&request_ref={}", encode(request_ref))
+    };
     format!(
-        "status={}&provider={}&{}",
+        "status={}&provider={}{reference}&{}",
         encode(status),
         encode(provider),
         received.query()
@@ -118,12 +125,14 @@ pub async fn list(
         text => Some(parse_status(text)?),
     };
     let provider = given(&query.provider).to_owned();
+    let request_ref = given(&query.request_ref).to_owned();
     let received = Received::parse(given(&query.received_from), given(&query.received_to))?;
     let before = match given(&query.cursor) {
         "" => None,
         text => Some(cursor::decode(List::Events, text)?),
     };
     let wanted = provider.clone();
+    let reference = request_ref.clone();
     let (received_after, received_before) = (received.after(), received.before());
     let rows = run_blocking(&state.pool, move |conn| {
         list_event_summaries(
@@ -131,7 +140,7 @@ pub async fn list(
             &EventQuery {
                 status,
                 provider: Some(wanted.as_str()).filter(|p| !p.is_empty()),
-                request_ref: None,
+                request_ref: Some(reference.as_str()).filter(|r| !r.is_empty()),
                 received_after,
                 received_before,
                 before,
@@ -141,13 +150,15 @@ pub async fn list(
     })
     .await?;
     let listed = Page::of(rows, PAGE);
-    let filter = filter_query(&status_text, &provider, &received);
+    let filter = filter_query(&status_text, &provider, &request_ref, &received);
     let next = listed
         .next()
         .map(|at| format!("/console/events?{filter}&cursor={at}"));
+    // A bulk replay goes by status, provider and time; one payment's events are replayed one by
+    // one from their pages.
     let replay_all = matches!(status, Some(EventStatus::Failed | EventStatus::Processed))
         .then(|| format!("/console/events/replay?{filter}"))
-        .filter(|_| operator.is_admin());
+        .filter(|_| operator.is_admin() && request_ref.is_empty());
     page(&ListPage {
         chrome: Chrome::of(&operator, "events"),
         rows: listed
@@ -160,6 +171,7 @@ pub async fn list(
             .collect(),
         statuses: choices(&STATUSES, &status_text),
         provider,
+        request_ref,
         received_from: when_field(received.from),
         received_to: when_field(received.to),
         next,
@@ -297,7 +309,7 @@ impl Bulk {
     fn events_page(&self, status: EventStatus) -> String {
         format!(
             "/console/events?{}",
-            filter_query(status.as_str(), &self.provider, &self.received)
+            filter_query(status.as_str(), &self.provider, "", &self.received)
         )
     }
 
