@@ -36,6 +36,8 @@ pub struct Console {
     pub providers: Vec<ProviderView>,
     /// `[api] console_secure_cookie`: mark cookies `Secure` whatever the request says.
     pub secure_cookie: bool,
+    /// The overview's whole-table totals, counted at most once a `pages::overview::TOTALS_TTL`.
+    pub totals: pages::overview::TotalsCache,
 }
 
 impl Console {
@@ -61,6 +63,7 @@ impl Console {
         Console {
             providers,
             secure_cookie: settings.api.console_secure_cookie,
+            totals: pages::overview::TotalsCache::default(),
         }
     }
 }

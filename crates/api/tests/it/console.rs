@@ -899,6 +899,29 @@ async fn the_overview_draws_the_last_hour_and_its_lag(api: TestApi) {
         body.contains("<span>Failed events</span><b>10</b>"),
         "{body}"
     );
+
+    // A failure shows on the next load; the whole-table totals wait for their minute.
+    let totals = |body: &str| {
+        let start = body.find("<h2>Events by status</h2>").unwrap();
+        body[start..start + body[start..].find("</table>").unwrap()].to_owned()
+    };
+    let key = "failed-late";
+    let new = NewWebhookEvent::received("paystack", None, key, None, &payload, None, now());
+    let id = record_event(&mut api.pool.get().unwrap(), &new)
+        .unwrap()
+        .event()
+        .id;
+    mark_failed(&mut api.pool.get().unwrap(), id, "late", now()).unwrap();
+    let again = reader.get("/console/").await;
+    assert!(
+        again.body.contains("<span>Failed events</span><b>11</b>"),
+        "{}",
+        again.body
+    );
+    assert_eq!(totals(&again.body), totals(body), "counted once a minute");
+    assert!(again
+        .body
+        .contains("counted again at most every 60 seconds"));
 }
 
 async fn the_providers_page_shows_each_ones_answers(api: TestApi) {

@@ -2,11 +2,15 @@
 //! of the last hour), the queue and its oldest event, lag percentiles, failures, events by
 //! status, decisions by outcome, notifications by delivery state. The page refreshes itself.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 use persistence::{
-    intake_counts_since, notification_counts, now, recent_lags, run_blocking, stats, Stats,
+    backlog, count_replayable, intake_counts_since, notification_counts, now, recent_lags,
+    run_blocking, stats, DbConnection, EventStatus, ReplayFilter, Stats, StoreError,
 };
 
 use crate::console::chart::{Chart, Series};
@@ -26,6 +30,65 @@ const LAG_SAMPLE: i64 = 10_000;
 const LAG_SAMPLE_TEXT: &str = "10,000";
 /// Events received longer ago than this before the window are not read (see `recent_lags`).
 const LAG_MAX: TimeDelta = TimeDelta::hours(1);
+/// The totals (events by status, duplicates, decisions by outcome, notifications by status)
+/// read whole tables, which grow for as long as the inbox keeps its history: 43 ms with 100,000
+/// events, several hundred with millions (docs/benchmarks.md). Counted again at most this often
+/// per api process, however many consoles reload the page. What an operator acts on (failed
+/// events, the queue, its oldest event, lags, the charts) is read on every load, through bounded
+/// reads (partial indexes, recent windows).
+pub const TOTALS_TTL: Duration = Duration::from_secs(60);
+
+/// The totals and when they were counted.
+#[derive(Clone)]
+struct Totals {
+    counted: Instant,
+    counted_at: DateTime<Utc>,
+    stats: Stats,
+    notifications: Vec<(String, i64)>,
+}
+
+#[derive(Default)]
+pub struct TotalsCache(Mutex<Option<Totals>>);
+
+impl TotalsCache {
+    fn fresh(&self, now: Instant) -> Option<Totals> {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .as_ref()
+            .filter(|t| now.duration_since(t.counted) < TOTALS_TTL)
+            .cloned()
+    }
+
+    fn keep(&self, totals: Totals) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(totals);
+    }
+}
+
+/// What every load reads: each bounded whatever the tables hold.
+struct Live {
+    queue_depth: i64,
+    oldest_pending: Option<DateTime<Utc>>,
+    failed_events: i64,
+}
+
+fn live(conn: &mut DbConnection) -> Result<Live, StoreError> {
+    // Through the partial indexes of RECEIVED and of FAILED events.
+    let (queue_depth, oldest_pending) = backlog(conn)?;
+    let failed_events = count_replayable(
+        conn,
+        &ReplayFilter {
+            status: EventStatus::Failed,
+            provider: None,
+            received_after: None,
+            received_before: None,
+        },
+    )?;
+    Ok(Live {
+        queue_depth,
+        oldest_pending,
+        failed_events,
+    })
+}
 
 #[derive(Template)]
 #[template(path = "console/overview.html")]
@@ -34,6 +97,8 @@ struct Overview {
     refresh_secs: u32,
     stats: Stats,
     notifications: Vec<(String, i64)>,
+    totals_at: DateTime<Utc>,
+    totals_ttl_secs: u64,
     queue_depth: i64,
     oldest_pending: Option<DateTime<Utc>>,
     oldest_pending_age: String,
@@ -107,31 +172,47 @@ pub async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let at = now();
     let start = window_start(at);
-    let (stats, notifications, intake, lags) = run_blocking(&state.pool, move |conn| {
+    let cached = console.totals.fresh(Instant::now());
+    let (live, totals, recounted, intake, lags) = run_blocking(&state.pool, move |conn| {
+        let recounted = cached.is_none();
+        let totals = match cached {
+            Some(totals) => totals,
+            None => Totals {
+                counted: Instant::now(),
+                counted_at: at,
+                stats: stats(conn)?,
+                notifications: notification_counts(conn)?,
+            },
+        };
         Ok((
-            stats(conn)?,
-            notification_counts(conn)?,
+            live(conn)?,
+            totals,
+            recounted,
             intake_counts_since(conn, start)?,
             recent_lags(conn, at - LAG_WINDOW, LAG_MAX, LAG_SAMPLE)?,
         ))
     })
     .await?;
+    if recounted {
+        console.totals.keep(totals.clone());
+    }
     let configured: Vec<&str> = console.providers.iter().map(|p| p.name.as_str()).collect();
     let charts = by_provider(&intake, &configured, start)
         .iter()
         .map(|t| t.chart(start))
         .collect();
-    let oldest_pending = stats.oldest_pending_received_at;
     page(&Overview {
         chrome: Chrome::of(&operator, "overview"),
         refresh_secs: REFRESH_SECS,
-        queue_depth: count(&stats.events, "RECEIVED"),
-        failed_events: count(&stats.events, "FAILED"),
-        failed_notifications: count(&notifications, "FAILED"),
-        oldest_pending_age: age(oldest_pending, at),
-        oldest_pending,
-        stats,
-        notifications,
+        queue_depth: live.queue_depth,
+        failed_events: live.failed_events,
+        failed_notifications: count(&totals.notifications, "FAILED"),
+        oldest_pending_age: age(live.oldest_pending, at),
+        oldest_pending: live.oldest_pending,
+        totals_at: totals.counted_at,
+        totals_ttl_secs: TOTALS_TTL.as_secs(),
+        stats: totals.stats,
+        notifications: totals.notifications,
         lag: lag_percentiles(lags),
         lag_window_min: LAG_WINDOW.num_minutes(),
         lag_limit: LAG_SAMPLE_TEXT,
@@ -143,6 +224,27 @@ pub async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_are_counted_again_once_their_time_is_up() {
+        let cache = TotalsCache::default();
+        let counted = Instant::now();
+        assert!(cache.fresh(counted).is_none(), "nothing counted yet");
+        cache.keep(Totals {
+            counted,
+            counted_at: now(),
+            stats: Stats {
+                events: Vec::new(),
+                duplicates_suppressed: 3,
+                decisions: Vec::new(),
+                oldest_pending_received_at: None,
+            },
+            notifications: Vec::new(),
+        });
+        let kept = cache.fresh(counted + TOTALS_TTL - Duration::from_millis(1));
+        assert_eq!(kept.map(|t| t.stats.duplicates_suppressed), Some(3));
+        assert!(cache.fresh(counted + TOTALS_TTL).is_none(), "stale");
+    }
 
     #[test]
     fn ages_read_as_an_operator_would_say_them() {
