@@ -187,6 +187,20 @@ if [ -s "$OUT/dev.yaml" ]; then
     "webhook-inbox-api/api: Secret lacks ['APP_API_KEY']" \
     checks rendered "$OUT/mutant.yaml" --overlay dev-mutant --min-replicas 1
 fi
+if [ -s "$OUT/dev.yaml" ]; then
+  python - "$OUT/dev.yaml" "$OUT/mutant.yaml" <<'PY'
+import sys
+import yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "Deployment" and d["metadata"]["name"] == "webhook-inbox-receiver":
+        d["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "webhook-inbox-secrets"}}]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+PY
+  must_reject "policy: dev with the receiver taking the whole Secret (API keys included)" \
+    "webhook-inbox-receiver/receiver: takes the whole Secret webhook-inbox-secrets" \
+    checks rendered "$OUT/mutant.yaml" --overlay dev-mutant --min-replicas 1
+fi
 if [ -s "$OUT/prod.yaml" ]; then
   # A rotation begun in inbox.toml only: the api Deployment does not take the new variable.
   sed 's/secrets = \["OPS_API_KEY"\]/secrets = ["OPS_API_KEY", "OPS_API_KEY_NEXT"]/' "$OUT/prod.yaml" >"$OUT/mutant.yaml"

@@ -129,13 +129,23 @@ def secret_names(config):
     return provider_secret_names(config) | api_key_names(config)
 
 
+def notify_secret_names(config):
+    notify = config.get("notify", {})
+    return set(notify.get("secrets", [])) if notify.get("url") else set()
+
+
 def needed_variables(role, config):
-    """What a role reads from the environment to start. The api needs the database and its keys,
-    neither Redis nor the providers' secrets; the others need the database, Redis and the
-    providers' secrets (they refuse to start when one is unset)."""
+    """What a role reads from the environment (checked by starting each binary with only these):
+    the api the database and its keys; the receiver the database and the providers' secrets (it
+    refuses to start when one is unset); the processor the database, Redis (its locks) and, when
+    it delivers notifications, their secrets; the migrate Job the database."""
     if role == "api":
         return {"DATABASE_URL"} | api_key_names(config)
-    return {"DATABASE_URL", "REDIS_URL"} | provider_secret_names(config)
+    if role == "receiver":
+        return {"DATABASE_URL"} | provider_secret_names(config)
+    if role == "processor":
+        return {"DATABASE_URL", "REDIS_URL"} | notify_secret_names(config)
+    return {"DATABASE_URL"}
 
 
 def check_api_key_values(f, values, where):
@@ -200,8 +210,8 @@ def role(workload):
 
 def check_config_source(f, workload, configmap, secret, config):
     """The pod mounts the generated ConfigMap, points INBOX_CONFIG at it and gets every variable
-    its role needs (needed_variables) from the Secret: all of it (envFrom), or variable by
-    variable (env valueFrom secretKeyRef, as the api takes only what it needs). With the Secret
+    its role needs (needed_variables) from the Secret, variable by variable (env valueFrom
+    secretKeyRef), and nothing else from it. With the Secret
     rendered, each of them must be one of its keys; without it (prod), each must at least be
     taken from it."""
     name = workload["metadata"]["name"]
@@ -227,6 +237,13 @@ def check_config_source(f, workload, configmap, secret, config):
         f.check(SECRET_NAME in from_secret or refs,
                 f"{where}: takes nothing from Secret {SECRET_NAME} (no envFrom secretRef, no secretKeyRef)")
         needed = needed_variables(role(workload), config)
+        # Least privilege: a pod sees only the secrets its role reads, so that a receiver (facing
+        # the internet) never holds the API keys, nor the api the providers' secrets.
+        f.check(SECRET_NAME not in from_secret,
+                f"{where}: takes the whole Secret {SECRET_NAME} (envFrom); take only {sorted(needed)} "
+                f"with secretKeyRef")
+        extra = set(refs) - needed
+        f.check(not extra, f"{where}: takes {sorted(extra)} from Secret {SECRET_NAME}, which it does not read")
         plain = {n for n, v in env.items() if v is not None}
         from_whole_secret = needed - plain - set(refs) if SECRET_NAME in from_secret else set()
         untaken = needed - plain - set(refs) - from_whole_secret
