@@ -112,8 +112,10 @@ impl Application {
             body_limit: settings.receiver.body_limit_bytes,
             request_timeout: Duration::from_secs(settings.receiver.request_timeout_secs),
             metrics: metrics_handle,
-            request_metrics: telemetry::RequestMetrics::new(loaded.providers.keys()),
-            intake: intake.clone(),
+            request_metrics: telemetry::RequestMetrics::new(
+                loaded.providers.keys(),
+                intake.clone(),
+            ),
         });
         let static_routes: Vec<(String, Arc<str>)> = loaded
             .providers

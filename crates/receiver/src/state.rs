@@ -9,7 +9,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use persistence::DbPool;
 
 use crate::recorder::Recorder;
-use crate::tally::IntakeTally;
 use crate::telemetry::RequestMetrics;
 
 pub struct AppState {
@@ -20,7 +19,6 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     pub recorder: Recorder,
     pub metrics: PrometheusHandle,
+    /// Prometheus' counters and the per-minute counts (`IntakeTally`) of every answer.
     pub request_metrics: RequestMetrics,
-    /// Answers per minute, provider and outcome, written to `intake_counts` by `IntakeFlusher`.
-    pub intake: Arc<IntakeTally>,
 }

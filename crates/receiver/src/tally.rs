@@ -33,37 +33,41 @@ type Key = (i64, usize, &'static str);
 pub struct IntakeTally {
     /// Provider names by slot; the last slot is [`UNKNOWN_PROVIDER`].
     names: Vec<String>,
-    slots: HashMap<String, usize>,
     counts: Mutex<HashMap<Key, i64>>,
 }
 
 impl IntakeTally {
     pub fn new<'a>(providers: impl IntoIterator<Item = &'a String>) -> IntakeTally {
         let mut names: Vec<String> = providers.into_iter().cloned().collect();
-        let slots = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
         names.push(UNKNOWN_PROVIDER.to_owned());
         IntakeTally {
             names,
-            slots,
             counts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one answer to `provider` (any name; unknown ones share one label) now.
-    pub fn count(&self, provider: &str, outcome: &'static str) {
-        self.count_at(provider, outcome, Utc::now());
+    /// The slot a provider's answers are counted in: its own if it is configured, else the one
+    /// all unknown names share. Looked up once per provider at start-up
+    /// (`telemetry::RequestMetrics`), not per request.
+    pub fn slot(&self, provider: &str) -> usize {
+        let unknown = self.unknown_slot();
+        self.names[..unknown]
+            .iter()
+            .position(|name| name == provider)
+            .unwrap_or(unknown)
     }
 
-    pub fn count_at(&self, provider: &str, outcome: &'static str, at: DateTime<Utc>) {
-        let slot = self
-            .slots
-            .get(provider)
-            .copied()
-            .unwrap_or(self.names.len() - 1);
+    /// The slot every name that is not configured shares ([`UNKNOWN_PROVIDER`]).
+    pub fn unknown_slot(&self) -> usize {
+        self.names.len() - 1
+    }
+
+    /// Counts one answer in `slot` (from [`IntakeTally::slot`]) now.
+    pub fn count(&self, slot: usize, outcome: &'static str) {
+        self.count_at(slot, outcome, Utc::now());
+    }
+
+    fn count_at(&self, slot: usize, outcome: &'static str, at: DateTime<Utc>) {
         let key = (at.timestamp().div_euclid(60), slot, outcome);
         // A panic cannot leave the map half-updated (one addition), so a poisoned lock is fine.
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -230,11 +234,11 @@ mod tests {
     #[test]
     fn answers_are_counted_per_minute_and_unknown_names_share_one_label() {
         let tally = tally();
-        tally.count_at("demo", "accepted", at(0, 1));
-        tally.count_at("demo", "accepted", at(0, 59));
-        tally.count_at("demo", "accepted", at(1, 0));
-        tally.count_at("<script>", "unknown_provider", at(0, 3));
-        tally.count_at("evil", "unknown_provider", at(0, 4));
+        tally.count_at(tally.slot("demo"), "accepted", at(0, 1));
+        tally.count_at(tally.slot("demo"), "accepted", at(0, 59));
+        tally.count_at(tally.slot("demo"), "accepted", at(1, 0));
+        tally.count_at(tally.slot("<script>"), "unknown_provider", at(0, 3));
+        tally.count_at(tally.slot("evil"), "unknown_provider", at(0, 4));
         let mut pending = Pending::default();
         pending.add(tally.take());
         let rows = pending.rows(&tally.names);
@@ -261,14 +265,14 @@ mod tests {
         let tally = tally();
         let mut pending = Pending::default();
         let mut outage = None;
-        tally.count_at("demo", "accepted", at(0, 0));
+        tally.count_at(tally.slot("demo"), "accepted", at(0, 0));
         pending.add(tally.take());
         settle(
             Err(StoreError::Unavailable("down".into())),
             &mut pending,
             &mut outage,
         );
-        tally.count_at("demo", "accepted", at(0, 30));
+        tally.count_at(tally.slot("demo"), "accepted", at(0, 30));
         pending.add(tally.take());
         settle(
             Err(StoreError::Unavailable("down".into())),
@@ -287,8 +291,8 @@ mod tests {
         let tally = tally();
         let mut pending = Pending::default();
         for minute in 0..5 {
-            tally.count_at("demo", "accepted", at(minute, 0));
-            tally.count_at("paystack", "invalid_signature", at(minute, 0));
+            tally.count_at(tally.slot("demo"), "accepted", at(minute, 0));
+            tally.count_at(tally.slot("paystack"), "invalid_signature", at(minute, 0));
         }
         pending.add(tally.take());
         assert_eq!(pending.cap(6), 4);

@@ -1,14 +1,17 @@
-//! Prometheus metrics of the receiver: requests by provider and outcome, and their latency.
+//! Prometheus metrics of the receiver: requests by provider and outcome, and their latency; the
+//! same answers are counted per minute for the console through `tally::IntakeTally`.
 //! The recorder is process-wide (the `metrics` facade has one global recorder), installed once.
 //! Names share the `webhook_inbox_` prefix with the processor's; docs/operations.md lists them
 //! all (a test compares that table with what `/metrics` exposes).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::tally::IntakeTally;
 
 pub const REQUESTS: &str = "webhook_inbox_receiver_requests_total";
 pub const REQUEST_SECONDS: &str = "webhook_inbox_receiver_request_duration_seconds";
@@ -70,18 +73,25 @@ fn describe() {
 /// hash and look up per request.
 pub struct RequestMetrics {
     providers: HashMap<String, ProviderMetrics>,
+    /// The same answers per minute for the console (`intake_counts`).
+    intake: Arc<IntakeTally>,
+    unknown_slot: usize,
 }
 
 struct ProviderMetrics {
     accepted: Counter,
     duplicate: Counter,
     seconds: Histogram,
+    slot: usize,
 }
 
 impl RequestMetrics {
     /// Call after [`metrics_handle`]: handles registered before a recorder is installed record
     /// nothing.
-    pub fn new<'a>(providers: impl IntoIterator<Item = &'a String>) -> RequestMetrics {
+    pub fn new<'a>(
+        providers: impl IntoIterator<Item = &'a String>,
+        intake: Arc<IntakeTally>,
+    ) -> RequestMetrics {
         let providers = providers
             .into_iter()
             .map(|name| {
@@ -89,16 +99,21 @@ impl RequestMetrics {
                     accepted: counter(name, "accepted"),
                     duplicate: counter(name, "duplicate"),
                     seconds: metrics::histogram!(REQUEST_SECONDS, "provider" => name.clone()),
+                    slot: intake.slot(name),
                 };
                 (name.clone(), handles)
             })
             .collect();
-        RequestMetrics { providers }
+        RequestMetrics {
+            providers,
+            unknown_slot: intake.unknown_slot(),
+            intake,
+        }
     }
 
-    /// Counts a request by provider and outcome and records its latency. Only configured names
-    /// become labels, others count as `unknown`: arbitrary paths must not grow the series.
-    /// Returns the label used.
+    /// Counts a request by provider and outcome, for Prometheus and for the per-minute
+    /// `intake_counts`, and records its latency. Only configured names become labels, others
+    /// count as `unknown`: arbitrary paths must not grow the series. Returns the label used.
     pub fn record<'a>(
         &self,
         provider: &'a str,
@@ -106,11 +121,13 @@ impl RequestMetrics {
         elapsed: Duration,
     ) -> &'a str {
         let Some(handles) = self.providers.get(provider) else {
+            self.intake.count(self.unknown_slot, outcome);
             counter("unknown", outcome).increment(1);
             metrics::histogram!(REQUEST_SECONDS, "provider" => "unknown")
                 .record(elapsed.as_secs_f64());
             return "unknown";
         };
+        self.intake.count(handles.slot, outcome);
         match outcome {
             "accepted" => handles.accepted.increment(1),
             "duplicate" => handles.duplicate.increment(1),

@@ -67,7 +67,6 @@ pub async fn receive_for_provider(
     let label = state
         .request_metrics
         .record(provider, outcome, started.elapsed());
-    state.intake.count(provider, outcome);
     match result {
         Ok(answer) if answer.duplicate => Ok(HttpResponse::Ok().json(answer)),
         Ok(answer) => Ok(HttpResponse::Accepted().json(answer)),
