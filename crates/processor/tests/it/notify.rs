@@ -251,25 +251,36 @@ async fn each_change_is_delivered_once_signed_and_in_order(env: Env) {
     server.stop(true).await;
 }
 
-async fn a_failing_endpoint_gets_it_on_the_third_attempt(env: Env) {
-    let (endpoint, url, server) = Endpoint::start(|n| if n <= 2 { 503 } else { 204 }).await;
-    let running = start(&env, &url, 5).await;
-    let reference = format!("{}-retry", unique_prefix());
+/// A new collection, and one event moving it to `status`: one notification. Returns its ref.
+fn one_change(env: &Env, name: &str, status: CollectionStatus) -> String {
+    let reference = format!("{}-{name}", unique_prefix());
     create_collections(&env.db, std::slice::from_ref(&reference));
     deliver(
         &env.db,
-        &[Delivery::new(
-            &format!("{reference}-e"),
-            &reference,
-            CollectionStatus::Success,
-        )],
+        &[Delivery::new(&format!("{reference}-e"), &reference, status)],
     );
-    eventually("the delivery", Duration::from_secs(10), || {
-        notifications(&env, &reference)
-            .first()
-            .is_some_and(|n| n.status == "DELIVERED")
-    })
+    reference
+}
+
+/// Waits until the collection's first notification has `status`.
+async fn first_notification_becomes(env: &Env, reference: &str, status: &str) {
+    eventually(
+        &format!("the notification {status}"),
+        Duration::from_secs(10),
+        || {
+            notifications(env, reference)
+                .first()
+                .is_some_and(|n| n.status == status)
+        },
+    )
     .await;
+}
+
+async fn a_failing_endpoint_gets_it_on_the_third_attempt(env: Env) {
+    let (endpoint, url, server) = Endpoint::start(|n| if n <= 2 { 503 } else { 204 }).await;
+    let running = start(&env, &url, 5).await;
+    let reference = one_change(&env, "retry", CollectionStatus::Success);
+    first_notification_becomes(&env, &reference, "DELIVERED").await;
     let stored = &notifications(&env, &reference)[0];
     assert_eq!(stored.attempts, 3);
     assert_eq!(stored.last_error, None);
@@ -287,22 +298,8 @@ async fn a_notification_that_never_gets_through_fails_and_a_replay_delivers_it(e
     // 500 for the first three answers (every attempt there is), 200 after.
     let (endpoint, url, server) = Endpoint::start(|n| if n <= 3 { 500 } else { 200 }).await;
     let running = start(&env, &url, 3).await;
-    let reference = format!("{}-fail", unique_prefix());
-    create_collections(&env.db, std::slice::from_ref(&reference));
-    deliver(
-        &env.db,
-        &[Delivery::new(
-            &format!("{reference}-e"),
-            &reference,
-            CollectionStatus::Failed,
-        )],
-    );
-    eventually("the notification FAILED", Duration::from_secs(10), || {
-        notifications(&env, &reference)
-            .first()
-            .is_some_and(|n| n.status == "FAILED")
-    })
-    .await;
+    let reference = one_change(&env, "fail", CollectionStatus::Failed);
+    first_notification_becomes(&env, &reference, "FAILED").await;
     let failed = notifications(&env, &reference).remove(0);
     assert_eq!(failed.attempts, 3);
     assert!(
