@@ -42,11 +42,12 @@ pub fn write_plan(
             .ok_or_else(|| StoreError::NotFound(format!("collection {request_ref}")))
     };
     let providers = event_providers(conn, plan)?;
+    let first_providers = first_providers(plan, &providers);
     let changes = plan
         .changes
         .iter()
         .map(|change| {
-            let provider = first_provider(plan, &change.request_ref, &providers);
+            let provider = first_providers.get(change.request_ref.as_str()).copied();
             Ok((id_of(&change.request_ref)?, change, provider))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -132,18 +133,26 @@ fn event_providers(
         .collect())
 }
 
-/// The provider of the round's first event that changed this collection: kept on the collection
-/// beside that event's provider_ref (the first one stays, as provider_ref's does).
-fn first_provider<'a>(
-    plan: &Plan,
-    request_ref: &str,
+/// By collection, the provider of the round's first event that changed it: kept on the
+/// collection beside that event's provider_ref (the first one stays, as provider_ref's does).
+/// One pass over the round's decisions.
+fn first_providers<'a>(
+    plan: &'a Plan,
     providers: &'a HashMap<Uuid, String>,
-) -> Option<&'a str> {
-    plan.audits
+) -> HashMap<&'a str, &'a str> {
+    let mut first = HashMap::new();
+    for audit in plan
+        .audits
         .iter()
-        .filter(|a| a.request_ref == request_ref && a.decision.outcome.changes_status())
-        .find_map(|a| providers.get(&a.event?))
-        .map(String::as_str)
+        .filter(|a| a.decision.outcome.changes_status())
+    {
+        if let Some(provider) = audit.event.and_then(|e| providers.get(&e)) {
+            first
+                .entry(audit.request_ref.as_str())
+                .or_insert(provider.as_str());
+        }
+    }
+    first
 }
 
 /// Moves each changed collection to its new status, conditional on the status it was read at,
