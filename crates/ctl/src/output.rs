@@ -122,7 +122,10 @@ pub fn notification(entry: &NotificationEntry) {
     println!("status           {}", n.status);
     println!("request_ref      {}", entry.request_ref);
     println!("attempts         {}", n.attempts);
-    println!("next_attempt_at  {}", time(&n.next_attempt_at));
+    match n.next_attempt() {
+        Some(at) => println!("next_attempt_at  {}", time(&at)),
+        None => println!("next_attempt_at  after the collection's earlier notification"),
+    }
     println!("last_error       {}", or_dash(&n.last_error));
     println!(
         "delivered_at     {}",

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use domain::signature::{self, Scheme, SigningSecret};
 use persistence::{
-    claim_notifications, mark_delivered, mark_undelivered, now, run_blocking, DbPool, Notification,
+    claim_notifications, now, release_orphans, run_blocking, settle_notifications, DbPool,
+    Notification, Undelivered,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -125,6 +126,12 @@ const SETTLE_BATCH: usize = 500;
 /// and the next claim.
 const GATHER: Duration = Duration::from_millis(3);
 
+/// How often a dispatcher looks for waiting notifications with no earlier one left pending
+/// (`persistence::release_orphans`), and once as it starts: a settle releases the next one
+/// itself, so this only finds rows written or settled by a version before it (during an
+/// upgrade) or changed by hand. It reads the waiting notifications only.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(30);
+
 impl Dispatcher {
     /// Delivers until `cancel` fires, then lets the deliveries in flight end (each is bounded by
     /// the timeout), writes their outcomes and returns.
@@ -138,14 +145,25 @@ impl Dispatcher {
         let settled = Arc::new(Notify::new());
         let settler = tokio::spawn(self.clone().settle(settling, settled.clone()));
         let mut failures: u32 = 0;
+        let mut next_sweep = tokio::time::Instant::now();
         loop {
             while deliveries.try_join_next().is_some() {}
             let free = permits.available_permits();
             if free == 0 {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = deliveries.join_next() => continue,
+                    _ = deliveries.join_next() => {}
                 }
+                // Busy: deliveries end one by one, and claiming for each as it ended made a
+                // transaction per notification. Let a few more end and claim for them together.
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(GATHER) => continue,
+                }
+            }
+            if tokio::time::Instant::now() >= next_sweep {
+                next_sweep = tokio::time::Instant::now() + ORPHAN_SWEEP;
+                self.release_orphans().await;
             }
             let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
             let claimed = run_blocking(&self.pool, move |conn| {
@@ -203,6 +221,20 @@ impl Dispatcher {
         while deliveries.join_next().await.is_some() {}
         drop(attempts);
         let _ = settler.await;
+    }
+
+    /// Makes due the waiting notifications that nothing else would: see `release_orphans`.
+    async fn release_orphans(&self) {
+        match run_blocking(&self.pool, |conn| release_orphans(conn, now())).await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::warn!(
+                    released,
+                    "Released notifications that waited for no earlier one"
+                )
+            }
+            Err(error) => tracing::warn!(%error, "Could not look for orphaned notifications"),
+        }
     }
 
     async fn deliver(
@@ -267,18 +299,16 @@ impl Dispatcher {
                                 tracing::warn!(notification = %n.id, attempts = n.attempts, %error, "Notification FAILED after its last attempt");
                             }
                         }
-                        undelivered.push((n.id, error, retry_at));
+                        undelivered.push(Undelivered {
+                            id: n.id,
+                            error,
+                            retry_at,
+                        });
                     }
                 }
             }
             let written = run_blocking(&self.pool, move |conn| {
-                persistence::write_transaction(conn, |conn| {
-                    mark_delivered(conn, &delivered, at)?;
-                    for (id, error, retry_at) in &undelivered {
-                        mark_undelivered(conn, *id, error, *retry_at)?;
-                    }
-                    Ok::<_, persistence::StoreError>(())
-                })
+                settle_notifications(conn, &delivered, &undelivered, at)
             })
             .await;
             if let Err(error) = written {

@@ -27,7 +27,7 @@ fn view(entry: &NotificationEntry) -> Value {
         "status": n.status,
         "request_ref": entry.request_ref,
         "attempts": n.attempts,
-        "next_attempt_at": n.next_attempt_at,
+        "next_attempt_at": n.next_attempt(),
         "last_error": n.last_error,
         "delivered_at": n.delivered_at,
         "created_at": n.created_at,

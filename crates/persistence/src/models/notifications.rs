@@ -3,6 +3,7 @@
 //! so a change is never told without having happened and never happens without being told. The
 //! dispatcher delivers them to the host application, in order per collection.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use crate::connection::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::load_locked;
-use crate::schema::notifications;
+use crate::schema::{collections, notifications};
 use crate::types::{SqlJson, SqlTime, SqlUuid};
 
 /// The PostgreSQL channel told of each notification on commit, for applications that listen
@@ -159,8 +160,24 @@ struct NotificationRow<'a> {
     created_at: SqlTime,
 }
 
-/// Writes `rows` in the caller's transaction, due at once; on PostgreSQL also tells
-/// `COLLECTIONS_CHANNEL` (delivered on commit, never for a rollback).
+/// `next_attempt_at` of a notification that waits for an earlier one of its collection, still
+/// PENDING, to be delivered or to fail: never due by time. Whoever settles the earlier one makes
+/// the next one due (`settle_notifications`). So only the first undelivered notification of each
+/// collection is ever due, and a claim reads the due index alone, however many notifications
+/// wait behind ones that back off (an endpoint down for an hour: 100,000 waiting made every
+/// claim walk all of them, 200 ms each; docs/benchmarks.md). The same instant on both backends
+/// (SQLite's fixed-width text has four digits for the year).
+pub fn held_until() -> DateTime<Utc> {
+    // 9999-12-31T00:00:00Z, always in range: the fallback is never taken.
+    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Writes `rows` in the caller's transaction, which holds their collections' locks
+/// (`lock_collections`): the first of a collection's is due at once unless the collection has a
+/// PENDING notification already, the others wait for it (`held_until`). Because the dispatcher
+/// locks those collections before it settles a notification and makes the next one due, it
+/// either sees these rows (committed before it looks) or settled its own before this looks. On
+/// PostgreSQL it also tells `COLLECTIONS_CHANNEL` (delivered on commit, never for a rollback).
 pub(crate) fn write_notifications(
     conn: &mut DbConnection,
     rows: &[NewNotification],
@@ -169,6 +186,25 @@ pub(crate) fn write_notifications(
     if rows.is_empty() {
         return Ok(());
     }
+    let collections: Vec<SqlUuid> = rows
+        .iter()
+        .map(|n| n.collection_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(SqlUuid)
+        .collect();
+    let waiting: Vec<Uuid> = notifications::table
+        .filter(notifications::collection_id.eq_any(&collections))
+        .filter(notifications::status.eq(PENDING))
+        .select(notifications::collection_id)
+        .distinct()
+        .load(conn)?;
+    let mut first: HashMap<Uuid, i64> = HashMap::new();
+    for n in rows.iter().filter(|n| !waiting.contains(&n.collection_id)) {
+        let earliest = first.entry(n.collection_id).or_insert(n.transition_id);
+        *earliest = (*earliest).min(n.transition_id);
+    }
+    let held = held_until();
     let inserts: Vec<NotificationRow<'_>> = rows
         .iter()
         .map(|n| NotificationRow {
@@ -179,7 +215,10 @@ pub(crate) fn write_notifications(
             payload: SqlJson(n.body()),
             status: PENDING,
             attempts: 0,
-            next_attempt_at: SqlTime(now),
+            next_attempt_at: SqlTime(match first.get(&n.collection_id) {
+                Some(&earliest) if earliest == n.transition_id => now,
+                _ => held,
+            }),
             created_at: SqlTime(now),
         })
         .collect();
@@ -214,7 +253,7 @@ pub(crate) fn write_notifications(
 }
 
 /// A stored notification.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = notifications)]
 pub struct Notification {
     pub id: Uuid,
@@ -226,10 +265,27 @@ pub struct Notification {
     /// `PENDING`, `DELIVERED` or `FAILED`: [`NotificationStatus::as_str`].
     pub status: String,
     pub attempts: i32,
+    /// `held_until` while it waits for an earlier one of its collection: shown as null.
+    #[serde(serialize_with = "serialize_next_attempt")]
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Notification {
+    /// When it is tried next: `None` while it waits for an earlier notification of its
+    /// collection (`held_until`), which has no time of its own.
+    pub fn next_attempt(&self) -> Option<DateTime<Utc>> {
+        (self.next_attempt_at < held_until()).then_some(self.next_attempt_at)
+    }
+}
+
+fn serialize_next_attempt<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    (*at < held_until()).then_some(*at).serialize(serializer)
 }
 
 /// A collection's notifications, in the order they are delivered.
@@ -244,125 +300,268 @@ pub fn notifications_of(
         .load(conn)?)
 }
 
-/// Claims up to `limit` due notifications for delivery, each the earliest still PENDING of its
-/// collection (a later one waits while an earlier one is undelivered, so a collection's changes
-/// arrive in order; a FAILED one no longer holds the rest back). Each is hidden from other
-/// dispatchers until `lease_end` and its attempt counted; a dispatcher that dies leaves it to be
-/// claimed again after that. Returned in delivery order.
+/// Claims up to `limit` due notifications for delivery, the longest due first: each is the
+/// first undelivered one of its collection (the others wait, `held_until`), so a collection's
+/// changes arrive in order. Each is hidden from other dispatchers until `lease_end` and its
+/// attempt counted; a dispatcher that dies leaves it to be claimed again after that. Returned in
+/// delivery order.
 pub fn claim_notifications(
     conn: &mut DbConnection,
     limit: i64,
     now: DateTime<Utc>,
     lease_end: DateTime<Utc>,
 ) -> Result<Vec<Notification>, StoreError> {
-    use diesel::dsl::{exists, not};
-    write_transaction(conn, |conn| {
-        let earlier = diesel::alias!(notifications as earlier);
-        let held_back = earlier
-            .filter(
-                earlier
-                    .field(notifications::collection_id)
-                    .eq(notifications::collection_id),
+    let mut claimed = match conn {
+        // One statement: one round trip, no BEGIN and COMMIT of its own. The lock and the lease
+        // are taken together, as the transaction below takes them on SQLite.
+        DbConnection::Pg(c) => {
+            use diesel::sql_types::{BigInt, Timestamptz};
+            diesel::sql_query(
+                "UPDATE notifications AS n \
+                 SET next_attempt_at = $2, attempts = n.attempts + 1 \
+                 FROM (SELECT id FROM notifications \
+                       WHERE status = 'PENDING' AND next_attempt_at <= $1 \
+                       ORDER BY next_attempt_at LIMIT $3 \
+                       FOR UPDATE SKIP LOCKED) AS due \
+                 WHERE n.id = due.id \
+                 RETURNING n.id, n.collection_id, n.transition_id, n.type AS kind, n.payload, \
+                   n.status, n.attempts, n.next_attempt_at, n.last_error, n.delivered_at, \
+                   n.created_at",
             )
-            .filter(
-                earlier
-                    .field(notifications::transition_id)
-                    .lt(notifications::transition_id),
-            )
-            .filter(earlier.field(notifications::status).eq(PENDING));
-        let due = notifications::table
-            .filter(notifications::status.eq(PENDING))
-            .filter(notifications::next_attempt_at.le(SqlTime(now)))
-            .filter(not(exists(held_back)))
-            .order(notifications::next_attempt_at.asc())
-            .limit(limit)
-            .select(notifications::id);
-        let ids: Vec<Uuid> = load_locked!(conn, due, skip_locked)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(lease_end)
+            .bind::<BigInt, _>(limit)
+            .load::<Notification>(c)?
         }
-        let keys: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
-        diesel::update(notifications::table.filter(notifications::id.eq_any(&keys)))
-            .set((
-                notifications::next_attempt_at.eq(SqlTime(lease_end)),
-                notifications::attempts.eq(notifications::attempts + 1),
-            ))
-            .execute(conn)?;
-        Ok(notifications::table
-            .filter(notifications::id.eq_any(&keys))
-            .order(notifications::transition_id.asc())
-            .select(Notification::as_select())
-            .load(conn)?)
-    })
+        // Its immediate transaction excludes other claimers; SQLite has no `FOR UPDATE`.
+        DbConnection::Sqlite(_) => write_transaction(conn, |conn| {
+            let ids: Vec<Uuid> = notifications::table
+                .filter(notifications::status.eq(PENDING))
+                .filter(notifications::next_attempt_at.le(SqlTime(now)))
+                .order(notifications::next_attempt_at.asc())
+                .limit(limit)
+                .select(notifications::id)
+                .load(conn)?;
+            if ids.is_empty() {
+                return Ok::<_, StoreError>(Vec::new());
+            }
+            let keys: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
+            diesel::update(notifications::table.filter(notifications::id.eq_any(&keys)))
+                .set((
+                    notifications::next_attempt_at.eq(SqlTime(lease_end)),
+                    notifications::attempts.eq(notifications::attempts + 1),
+                ))
+                .execute(conn)?;
+            Ok(notifications::table
+                .filter(notifications::id.eq_any(&keys))
+                .select(Notification::as_select())
+                .load(conn)?)
+        })?,
+    };
+    claimed.sort_by_key(|n| n.transition_id);
+    Ok(claimed)
 }
 
 const PENDING: &str = NotificationStatus::Pending.as_str();
 
-/// The endpoint answered 2xx to each of `ids`.
+/// An attempt that did not get a 2xx: what went wrong, and when to try again (`None`: no attempt
+/// left, it is FAILED).
+#[derive(Debug, Clone)]
+pub struct Undelivered {
+    pub id: Uuid,
+    pub error: String,
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// Writes what a batch of attempts came to, in one transaction: `delivered` got a 2xx; each of
+/// `undelivered` is due again at its `retry_at` or FAILED. The next notification of each
+/// collection whose notification left PENDING (delivered or FAILED) becomes due. Those
+/// collections are locked first, in the order a decision locks them, so a decision writing a
+/// collection's next notification at the same time either committed it before (and it is made
+/// due here) or sees this one settled (and writes it due; `write_notifications`).
+pub fn settle_notifications(
+    conn: &mut DbConnection,
+    delivered: &[Uuid],
+    undelivered: &[Undelivered],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let leaving: Vec<SqlUuid> = delivered
+        .iter()
+        .copied()
+        .chain(
+            undelivered
+                .iter()
+                .filter(|u| u.retry_at.is_none())
+                .map(|u| u.id),
+        )
+        .map(SqlUuid)
+        .collect();
+    write_transaction(conn, |conn| {
+        let of_leaving = notifications::table
+            .filter(notifications::id.eq_any(&leaving))
+            .select(notifications::collection_id);
+        let collections: Vec<Uuid> = match conn {
+            DbConnection::Pg(c) if !leaving.is_empty() => collections::table
+                .filter(collections::id.eq_any(of_leaving))
+                .order(collections::id.asc())
+                .select(collections::id)
+                .for_share()
+                .load(c)?,
+            // Its immediate transaction already excludes every other writer.
+            _ => of_leaving.distinct().load(conn)?,
+        };
+        if !delivered.is_empty() {
+            let keys: Vec<SqlUuid> = delivered.iter().copied().map(SqlUuid).collect();
+            diesel::update(notifications::table.filter(notifications::id.eq_any(keys)))
+                .set((
+                    notifications::status.eq(NotificationStatus::Delivered.as_str()),
+                    notifications::delivered_at.eq(SqlTime(now)),
+                    notifications::last_error.eq(None::<String>),
+                ))
+                .execute(conn)?;
+        }
+        for u in undelivered {
+            let target = notifications::table.filter(notifications::id.eq(SqlUuid(u.id)));
+            match u.retry_at {
+                Some(at) => diesel::update(target)
+                    .set((
+                        notifications::next_attempt_at.eq(SqlTime(at)),
+                        notifications::last_error.eq(&u.error),
+                    ))
+                    .execute(conn)?,
+                None => diesel::update(target)
+                    .set((
+                        notifications::status.eq(NotificationStatus::Failed.as_str()),
+                        notifications::last_error.eq(&u.error),
+                    ))
+                    .execute(conn)?,
+            };
+        }
+        if !collections.is_empty() {
+            let keys: Vec<SqlUuid> = collections.into_iter().map(SqlUuid).collect();
+            release_held(conn, Some(&keys), now)?;
+        }
+        Ok(())
+    })
+}
+
+/// Makes due, at `now`, each waiting notification (`held_until`) that no longer has an earlier
+/// PENDING one in its collection: of `collections`, or of every collection (`None`, the
+/// dispatcher's occasional sweep, `release_orphans`). Returns how many.
+fn release_held(
+    conn: &mut DbConnection,
+    collections: Option<&[SqlUuid]>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    use diesel::dsl::{exists, not};
+    let earlier = diesel::alias!(notifications as earlier);
+    let earlier_pending = earlier
+        .filter(
+            earlier
+                .field(notifications::collection_id)
+                .eq(notifications::collection_id),
+        )
+        .filter(
+            earlier
+                .field(notifications::transition_id)
+                .lt(notifications::transition_id),
+        )
+        .filter(earlier.field(notifications::status).eq(PENDING));
+    let waiting = notifications::table
+        .filter(notifications::status.eq(PENDING))
+        .filter(notifications::next_attempt_at.eq(SqlTime(held_until())))
+        .filter(not(exists(earlier_pending)));
+    let released = match collections {
+        Some(keys) => diesel::update(waiting.filter(notifications::collection_id.eq_any(keys)))
+            .set(notifications::next_attempt_at.eq(SqlTime(now)))
+            .execute(conn)?,
+        None => diesel::update(waiting)
+            .set(notifications::next_attempt_at.eq(SqlTime(now)))
+            .execute(conn)?,
+    };
+    Ok(released)
+}
+
+/// Makes due every waiting notification whose collection has no earlier PENDING one left: what
+/// `settle_notifications` does as it goes, for any a settle could not reach (one written by a
+/// version without it, or a row changed by hand). The dispatcher runs it now and then; it reads
+/// only the waiting ones. Returns how many it released.
+pub fn release_orphans(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    release_held(conn, None, now)
+}
+
+/// The endpoint answered 2xx to each of `ids`: `settle_notifications` for them alone.
 pub fn mark_delivered(
     conn: &mut DbConnection,
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<SqlUuid> = ids.iter().copied().map(SqlUuid).collect();
-    diesel::update(notifications::table.filter(notifications::id.eq_any(keys)))
-        .set((
-            notifications::status.eq("DELIVERED"),
-            notifications::delivered_at.eq(SqlTime(now)),
-            notifications::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
+    settle_notifications(conn, ids, &[], now)
 }
 
-/// An attempt failed: due again at `retry_at`, or FAILED (`None`: no attempt left).
+/// An attempt failed: due again at `retry_at`, or FAILED (`None`: no attempt left), and then the
+/// next of its collection is due: `settle_notifications` for it alone.
 pub fn mark_undelivered(
     conn: &mut DbConnection,
     id: Uuid,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    let target = notifications::table.filter(notifications::id.eq(SqlUuid(id)));
-    match retry_at {
-        Some(at) => diesel::update(target)
-            .set((
-                notifications::next_attempt_at.eq(SqlTime(at)),
-                notifications::last_error.eq(error),
-            ))
-            .execute(conn)?,
-        None => diesel::update(target)
-            .set((
-                notifications::status.eq(NotificationStatus::Failed.as_str()),
-                notifications::last_error.eq(error),
-            ))
-            .execute(conn)?,
+    let attempt = Undelivered {
+        id,
+        error: error.to_owned(),
+        retry_at,
     };
-    Ok(())
+    settle_notifications(conn, &[], &[attempt], crate::now())
 }
 
-/// Sends a FAILED or DELIVERED notification again: PENDING, due now, attempts from zero.
-/// Returns whether it existed and was not pending already.
+/// Sends a FAILED or DELIVERED notification again: PENDING, attempts from zero, due now, or
+/// waiting (`held_until`) while an earlier one of its collection is still PENDING. It does not
+/// hold back the collection's later ones that are due already. Under the collection's lock, as
+/// a decision writes (`write_notifications`). Returns whether it existed and was not pending.
 pub fn replay_notification(
     conn: &mut DbConnection,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let replayed = diesel::update(
-        notifications::table
+    write_transaction(conn, |conn| {
+        let found: Option<(Uuid, i64)> = notifications::table
             .filter(notifications::id.eq(SqlUuid(id)))
-            .filter(notifications::status.ne(PENDING)),
-    )
-    .set((
-        notifications::status.eq(PENDING),
-        notifications::attempts.eq(0),
-        notifications::next_attempt_at.eq(SqlTime(now)),
-        notifications::delivered_at.eq(None::<SqlTime>),
-    ))
-    .execute(conn)?;
-    Ok(replayed == 1)
+            .select((notifications::collection_id, notifications::transition_id))
+            .first(conn)
+            .optional()?;
+        let Some((collection, transition)) = found else {
+            return Ok(false);
+        };
+        let locked = collections::table
+            .filter(collections::id.eq(SqlUuid(collection)))
+            .select(collections::id);
+        let _: Vec<Uuid> = load_locked!(conn, locked)?;
+        let earlier_pending: i64 = notifications::table
+            .filter(notifications::collection_id.eq(SqlUuid(collection)))
+            .filter(notifications::transition_id.lt(transition))
+            .filter(notifications::status.eq(PENDING))
+            .count()
+            .get_result(conn)?;
+        let due = if earlier_pending > 0 {
+            held_until()
+        } else {
+            now
+        };
+        let replayed = diesel::update(
+            notifications::table
+                .filter(notifications::id.eq(SqlUuid(id)))
+                .filter(notifications::status.ne(PENDING)),
+        )
+        .set((
+            notifications::status.eq(PENDING),
+            notifications::attempts.eq(0),
+            notifications::next_attempt_at.eq(SqlTime(due)),
+            notifications::delivered_at.eq(None::<SqlTime>),
+        ))
+        .execute(conn)?;
+        Ok(replayed == 1)
+    })
 }
 
 /// The oldest undelivered (PENDING) notification's creation time, for the lag gauge.

@@ -2,10 +2,15 @@
 //! amount) writes its notification in the same transaction; one that changes nothing, or rolls
 //! back, writes none.
 
-use domain::{Amount, AmountCheck, CollectionStatus, Money, Request};
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use domain::{Amount, AmountCheck, Authority, CollectionStatus, Money, Request};
+use persistence::schema::notifications;
+use persistence::types::{SqlTime, SqlUuid};
 use persistence::{
-    create_collection, notifications_of, now, record_event, NewCollection, NewWebhookEvent,
-    StoreError,
+    claim_notifications, create_collection, held_until, mark_delivered, mark_undelivered,
+    notifications_of, now, record_event, release_orphans, replay_notification, NewCollection,
+    NewWebhookEvent, Notification, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -15,6 +20,7 @@ use crate::helpers::TestDb;
 on_both_backends!(
     changes_are_told_in_order_and_non_changes_are_not,
     a_rolled_back_decision_tells_nothing,
+    only_the_first_undelivered_notification_of_a_collection_is_due,
 );
 
 fn event(db: &TestDb, key: &str, reference: &str) -> Uuid {
@@ -135,4 +141,87 @@ fn a_rolled_back_decision_tells_nothing(db: TestDb) {
     assert!(notifications_of(&mut db.conn(), collection.id)
         .unwrap()
         .is_empty());
+}
+
+/// Overrides `reference` to `status`, one round: one notification.
+fn override_to(db: &TestDb, reference: &str, status: CollectionStatus) {
+    let request = Request::from_operator(
+        reference.to_owned(),
+        status,
+        Authority::Override,
+        Some("test".to_owned()),
+    );
+    crate::helpers::decide_requests(&mut db.conn(), &[request], "test", now(), None).unwrap();
+}
+
+fn only_the_first_undelivered_notification_of_a_collection_is_due(db: TestDb) {
+    let q = create_collection(&mut db.conn(), &NewCollection::initiated("REQ-Q"), now()).unwrap();
+    let r = create_collection(&mut db.conn(), &NewCollection::initiated("REQ-R"), now()).unwrap();
+    for status in [
+        CollectionStatus::Pending,
+        CollectionStatus::Processing,
+        CollectionStatus::Pending,
+    ] {
+        override_to(&db, "REQ-Q", status);
+    }
+    override_to(&db, "REQ-R", CollectionStatus::Pending);
+    let of = |id| notifications_of(&mut db.conn(), id).unwrap();
+    let due = |told: &[Notification]| -> Vec<bool> {
+        told.iter().map(|n| n.next_attempt().is_some()).collect()
+    };
+    let (told_q, told_r) = (of(q.id), of(r.id));
+    assert_eq!(due(&told_q), [true, false, false], "Q's later ones wait");
+    assert_eq!(due(&told_r), [true]);
+    assert_eq!(
+        serde_json::to_value(&told_q[1]).unwrap()["next_attempt_at"],
+        serde_json::Value::Null,
+        "a waiting one has no time of its own"
+    );
+
+    let claim = || {
+        let at = now();
+        claim_notifications(&mut db.conn(), 10, at, at + TimeDelta::seconds(30)).unwrap()
+    };
+    let ids =
+        |claimed: Vec<Notification>| -> Vec<_> { claimed.into_iter().map(|n| n.id).collect() };
+    let mut first = ids(claim());
+    first.sort();
+    let mut expected = vec![told_q[0].id, told_r[0].id];
+    expected.sort();
+    assert_eq!(
+        first, expected,
+        "the first of each collection, nothing behind them"
+    );
+    assert!(claim().is_empty(), "claimed ones are leased; the rest wait");
+
+    // Delivered: the next one is due; the one after it still waits.
+    mark_delivered(&mut db.conn(), &[told_q[0].id], now()).unwrap();
+    assert_eq!(due(&of(q.id)[1..]), [true, false]);
+    assert_eq!(ids(claim()), [told_q[1].id]);
+    // A failed attempt with attempts left keeps the rest waiting; a last one lets them go.
+    let retry = now() + TimeDelta::hours(1);
+    mark_undelivered(&mut db.conn(), told_q[1].id, "HTTP 500", Some(retry)).unwrap();
+    assert_eq!(due(&of(q.id)[2..]), [false]);
+    mark_undelivered(&mut db.conn(), told_q[1].id, "HTTP 500", None).unwrap();
+    let now_q = of(q.id);
+    assert_eq!(now_q[1].status, "FAILED");
+    assert_eq!(due(&now_q[2..]), [true], "a FAILED one holds nothing back");
+
+    // A replay waits for an earlier PENDING one of its collection, not for a later one.
+    assert!(replay_notification(&mut db.conn(), told_q[0].id, now()).unwrap());
+    assert!(replay_notification(&mut db.conn(), told_q[1].id, now()).unwrap());
+    assert_eq!(due(&of(q.id)), [true, false, true]);
+    mark_delivered(&mut db.conn(), &[told_q[0].id], now()).unwrap();
+    assert_eq!(due(&of(q.id)), [true, true, true]);
+
+    // One left waiting with nothing before it (written by an older version, or by hand) is
+    // released by the sweep, and only it.
+    assert_eq!(release_orphans(&mut db.conn(), now()).unwrap(), 0);
+    diesel::update(notifications::table.filter(notifications::id.eq(SqlUuid(told_r[0].id))))
+        .set(notifications::next_attempt_at.eq(SqlTime(held_until())))
+        .execute(&mut *db.conn())
+        .unwrap();
+    assert_eq!(due(&of(r.id)), [false]);
+    assert_eq!(release_orphans(&mut db.conn(), now()).unwrap(), 1);
+    assert_eq!(due(&of(r.id)), [true]);
 }
