@@ -49,8 +49,9 @@ pub use models::notification_admin::{
 };
 pub use models::notifications::{
     claim_notifications, held_until, mark_delivered, mark_undelivered, notifications_of,
-    oldest_undelivered, release_orphans, replay_notification, settle_notifications, ChangeData,
-    Notification, NotificationStatus, NotificationType, Undelivered, COLLECTIONS_CHANNEL,
+    oldest_undelivered, release_next, release_orphans, replay_notification, settle_notifications,
+    ChangeData, Notification, NotificationStatus, NotificationType, Undelivered,
+    COLLECTIONS_CHANNEL,
 };
 pub use models::pages::{
     list_collections, list_event_summaries, CollectionQuery, Cursor, EventQuery, EventSummary,

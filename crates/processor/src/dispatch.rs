@@ -3,18 +3,19 @@
 //! attempt, so the application can drop a repeat; `webhook-timestamp`; `webhook-signature` with
 //! `v1,<base64 HMAC-SHA256>` per secret). A 2xx is delivered; anything else, or no answer within
 //! `notify.timeout_ms`, is tried again with exponential back-off and jitter, then FAILED after
-//! `notify.max_attempts`. A collection's notifications go one at a time, in order (the claim
-//! offers only the earliest undelivered one of each); different collections go in parallel, up to
-//! `notify.concurrency`. Several processors share the work through `SKIP LOCKED` claims and
-//! leases: one that dies mid-delivery leaves its notifications to be sent again after the lease.
+//! `notify.max_attempts`. A collection's notifications go one at a time, in order (only the
+//! earliest undelivered one of each is due, and writing how it ended makes the next one due);
+//! different collections go in parallel, up to `notify.concurrency`. Several processors share
+//! the work through `SKIP LOCKED` claims and leases: one that dies mid-delivery leaves its
+//! notifications to be sent again after the lease.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::signature::{self, Scheme, SigningSecret};
 use persistence::{
-    claim_notifications, now, release_orphans, run_blocking, settle_notifications, DbPool,
-    Notification, Undelivered,
+    claim_notifications, now, release_next, release_orphans, run_blocking, settle_notifications,
+    DbPool, Notification, Undelivered,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -128,8 +129,10 @@ const GATHER: Duration = Duration::from_millis(3);
 
 /// How often a dispatcher looks for waiting notifications with no earlier one left pending
 /// (`persistence::release_orphans`), and once as it starts: a settle releases the next one
-/// itself, so this only finds rows written or settled by a version before it (during an
-/// upgrade) or changed by hand. It reads the waiting notifications only.
+/// itself, so this only finds one whose release was not written (the processor stopped, or the
+/// database failed, between writing a delivery and releasing the next one of a collection a
+/// decision held), rows settled by a version before it (during an upgrade), or rows changed by
+/// hand. It reads the waiting notifications only.
 const ORPHAN_SWEEP: Duration = Duration::from_secs(30);
 
 impl Dispatcher {
@@ -311,10 +314,25 @@ impl Dispatcher {
                 settle_notifications(conn, &delivered, &undelivered, at)
             })
             .await;
-            if let Err(error) = written {
+            match written {
+                Ok(busy) if !busy.is_empty() => {
+                    // Collections a decision holds: their next notifications are made due once
+                    // it ends, without holding up the next batch of attempts.
+                    let (pool, settled) = (self.pool.clone(), settled.clone());
+                    tokio::spawn(async move {
+                        let released =
+                            run_blocking(&pool, move |conn| release_next(conn, &busy, now())).await;
+                        if let Err(error) = released {
+                            // The sweep (`ORPHAN_SWEEP`) makes them due later.
+                            tracing::warn!(%error, "Could not make the next notifications due");
+                        }
+                        settled.notify_one();
+                    });
+                }
+                Ok(_) => {}
                 // Their leases run out and they are claimed again: delivered twice at worst,
                 // with the same webhook-id.
-                tracing::warn!(%error, "Could not record delivery attempts");
+                Err(error) => tracing::warn!(%error, "Could not record delivery attempts"),
             }
             settled.notify_one();
         }

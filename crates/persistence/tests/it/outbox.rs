@@ -3,14 +3,15 @@
 //! back, writes none.
 
 use chrono::TimeDelta;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use domain::{Amount, AmountCheck, Authority, CollectionStatus, Money, Request};
 use persistence::schema::notifications;
 use persistence::types::{SqlTime, SqlUuid};
 use persistence::{
     claim_notifications, create_collection, held_until, mark_delivered, mark_undelivered,
-    notifications_of, now, record_event, release_orphans, replay_notification, NewCollection,
-    NewWebhookEvent, Notification, StoreError,
+    notifications_of, now, record_event, release_next, release_orphans, replay_notification,
+    settle_notifications, NewCollection, NewWebhookEvent, Notification, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -224,4 +225,50 @@ fn only_the_first_undelivered_notification_of_a_collection_is_due(db: TestDb) {
     assert_eq!(due(&of(r.id)), [false]);
     assert_eq!(release_orphans(&mut db.conn(), now()).unwrap(), 1);
     assert_eq!(due(&of(r.id)), [true]);
+}
+
+/// A settle does not wait for a collection a decision holds: it records the delivery at once and
+/// leaves the next notification of that collection to `release_next`, which waits for the
+/// decision to end (and then sees what it wrote).
+#[test]
+fn postgres_settles_at_once_and_releases_a_held_collection_after_its_decision() {
+    let Some(db) = crate::helpers::postgres("outbox::held_collection") else {
+        return;
+    };
+    let c = create_collection(&mut db.conn(), &NewCollection::initiated("REQ-H"), now()).unwrap();
+    override_to(&db, "REQ-H", CollectionStatus::Pending);
+    override_to(&db, "REQ-H", CollectionStatus::Processing);
+    let told = notifications_of(&mut db.conn(), c.id).unwrap();
+    let at = now();
+    claim_notifications(&mut db.conn(), 10, at, at + TimeDelta::seconds(30)).unwrap();
+
+    // A decision holds the collection: its row locked as `lock_collections` locks it.
+    let mut decision = db.conn();
+    decision.batch_execute("BEGIN").unwrap();
+    decision
+        .batch_execute(&format!(
+            "SELECT id FROM collections WHERE id = '{}' FOR UPDATE",
+            c.id
+        ))
+        .unwrap();
+    let busy = settle_notifications(&mut db.conn(), &[told[0].id], &[], now()).unwrap();
+    assert_eq!(busy, [c.id], "the held collection is left for release_next");
+    let now_told = notifications_of(&mut db.conn(), c.id).unwrap();
+    assert_eq!(
+        now_told[0].status, "DELIVERED",
+        "the delivery is recorded at once"
+    );
+    assert_eq!(now_told[1].next_attempt(), None, "the next one still waits");
+
+    // release_next waits for the decision, then makes the next one due.
+    let pool = db.pool_of(2);
+    let releasing = std::thread::spawn(move || {
+        release_next(&mut pool.get().unwrap(), &busy, now()).unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!releasing.is_finished(), "it waits for the decision's lock");
+    decision.batch_execute("COMMIT").unwrap();
+    releasing.join().unwrap();
+    let now_told = notifications_of(&mut db.conn(), c.id).unwrap();
+    assert!(now_told[1].next_attempt().is_some());
 }
