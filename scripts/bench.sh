@@ -9,7 +9,9 @@
 # with loadgen's check (the invariants; for the API, that every answer was 201 or 200).
 # `scripts/bench.sh api` runs the API phase alone (PostgreSQL, about 50 s after the build);
 # `scripts/bench.sh notify` the notification lag (phase N) alone, at NOTIFY_RATE (1000) req/s;
-# `scripts/bench.sh notify-cost` P1 and P2 with and without notification delivery, alternately.
+# `scripts/bench.sh notify-cost` P1 and P2 with and without notification delivery, alternately;
+# `scripts/bench.sh notify-backlog` how fast a backlog of notifications is delivered (an endpoint
+# back after an outage).
 # `scripts/bench.sh console` times the console's pages alone (scripts/console-timing.py: 10k
 # collections, 100k events) on CONSOLE_BACKEND (both, postgres or sqlite), about 20 s for both;
 # `make bench` and `make bench-sqlite` end with it on their backend.
@@ -223,6 +225,64 @@ if [ "$BACKEND" = notify ]; then
   rm -f "$OUT/results-notify.json"
   notify_summary "$OUT/results-notify.json"
   exit $status
+fi
+
+# How fast an endpoint that comes back after an outage catches up: a backlog of
+# BACKLOG_EVENTS (40000) events over BACKLOG_COLLECTIONS (10000) collections is processed with no
+# dispatcher, which leaves their notifications PENDING (the first of each collection due, the
+# rest waiting behind it); then BACKLOG_PROCESSORS (1) processors deliver them all to a local
+# `inboxctl listen`, timed until none is left, every signature checked.
+if [ "$BACKEND" = notify-backlog ]; then
+  events=${BACKLOG_EVENTS:-40000} collections=${BACKLOG_COLLECTIONS:-10000}
+  say "notification backlog: $events events over $collections collections processed without delivery, then ${BACKLOG_PROCESSORS:-1} processor(s) deliver their notifications"
+  rm -f "$OUT/backlog-listen.txt" "$OUT/backlog-listen.err"
+  BENCH_NOTIFY_SECRET=$NOTIFY_SECRET "$BIN/inboxctl" listen --port "$NOTIFY_PORT" \
+    --secret-env BENCH_NOTIFY_SECRET >"$OUT/backlog-listen.txt" 2>"$OUT/backlog-listen.err" &
+  listen_pid=$!
+  trap 'stop_services; kill "$listen_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do port_open "$NOTIFY_PORT" && break; sleep 0.1; done
+  "$BIN/loadgen" backlog --run nb --provider bench --events "$events" --collections "$collections" \
+    --duplicates 0 --out-of-order 0
+  "$BIN/loadgen" drain --run nb --provider bench --events "$events" --collections "$collections" \
+    --duplicates 0 --out-of-order 0 --out "$OUT/backlog-drain.json" --drain-timeout-secs 240 &
+  drain_pid=$!
+  sleep 0.5
+  start_processors 2
+  wait "$drain_pid"
+  stop_services
+  pending() { psql "$DATABASE_URL" -Atc "SELECT count(*) FROM notifications WHERE status <> 'DELIVERED'"; }
+  total=$(pending)
+  config="$OUT/${TAG}inbox-notify-backlog.toml"
+  { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\n' "$NOTIFY_PORT"; } > "$config"
+  base_config=$INBOX_CONFIG
+  export INBOX_CONFIG=$config BENCH_NOTIFY_SECRET=$NOTIFY_SECRET
+  started=$(date +%s.%N)
+  start_processors "${BACKLOG_PROCESSORS:-1}"
+  export INBOX_CONFIG=$base_config
+  left=$total
+  for _ in $(seq 1 1200); do
+    left=$(pending); [ "$left" = 0 ] && break
+    sleep 0.25
+  done
+  ended=$(date +%s.%N)
+  stop_services
+  python3 - "$total" "$left" "$started" "$ended" "$OUT/backlog-listen.txt" "$OUT/backlog-listen.err" \
+    "${BACKLOG_PROCESSORS:-1}" "$OUT/results-notify-backlog.json" <<'PY'
+import json, sys
+total, left, started, ended = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+arrived = {line.split()[2] for line in open(sys.argv[5]) if line.strip()}
+refused = sum("refused" in line for line in open(sys.argv[6]))
+seconds = ended - started
+ok = left == 0 and refused == 0 and len(arrived) == total
+print(f"notification backlog: {total} notifications delivered in {seconds:.1f} s by {sys.argv[7]} processor(s): "
+      f"{total / seconds:.0f}/s (polled every 0.25 s); {len(arrived)} distinct arrived, {refused} refused, {left} left"
+      f"  {'ok' if ok else 'FAILED'}")
+json.dump({"notifications": total, "seconds": round(seconds, 2), "per_sec": round(total / seconds),
+           "processors": int(sys.argv[7]), "arrived": len(arrived), "refused": refused, "left": left,
+           "passed": ok}, open(sys.argv[8], "w"), indent=2)
+sys.exit(0 if ok else 1)
+PY
+  exit $?
 fi
 
 # What delivering notifications costs ingest and processing: P1 and P2 run alternately without a
