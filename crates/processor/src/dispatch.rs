@@ -20,6 +20,7 @@ use persistence::{
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::metrics::{Delivery, Metrics};
 use crate::retry::RetryPolicy;
@@ -265,6 +266,11 @@ impl Dispatcher {
         mut attempts: tokio::sync::mpsc::UnboundedReceiver<Attempt>,
         settled: Arc<Notify>,
     ) {
+        // Collections a decision held when their attempts were written: one task makes their
+        // next notifications due as those decisions end, a batch at a time, so that at most one
+        // connection waits for such locks and the settle never does.
+        let (held, releasing) = tokio::sync::mpsc::unbounded_channel::<Vec<Uuid>>();
+        let releaser = tokio::spawn(self.clone().release(releasing, settled.clone()));
         let mut batch = Vec::new();
         while attempts.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
             if batch.len() < SETTLE_BATCH {
@@ -316,23 +322,39 @@ impl Dispatcher {
             .await;
             match written {
                 Ok(busy) if !busy.is_empty() => {
-                    // Collections a decision holds: their next notifications are made due once
-                    // it ends, without holding up the next batch of attempts.
-                    let (pool, settled) = (self.pool.clone(), settled.clone());
-                    tokio::spawn(async move {
-                        let released =
-                            run_blocking(&pool, move |conn| release_next(conn, &busy, now())).await;
-                        if let Err(error) = released {
-                            // The sweep (`ORPHAN_SWEEP`) makes them due later.
-                            tracing::warn!(%error, "Could not make the next notifications due");
-                        }
-                        settled.notify_one();
-                    });
+                    // The releaser ends only after this sender is dropped, below.
+                    let _ = held.send(busy);
                 }
                 Ok(_) => {}
                 // Their leases run out and they are claimed again: delivered twice at worst,
                 // with the same webhook-id.
                 Err(error) => tracing::warn!(%error, "Could not record delivery attempts"),
+            }
+            settled.notify_one();
+        }
+        drop(held);
+        let _ = releaser.await;
+    }
+
+    /// Makes the next notifications of the collections sent here due (`release_next`), all that
+    /// wait in one transaction, until every sender is gone; wakes the claim loop after each.
+    async fn release(
+        self: Arc<Self>,
+        mut held: tokio::sync::mpsc::UnboundedReceiver<Vec<Uuid>>,
+        settled: Arc<Notify>,
+    ) {
+        let mut batches = Vec::new();
+        while held.recv_many(&mut batches, SETTLE_BATCH).await > 0 {
+            let mut collections: Vec<Uuid> = batches.drain(..).flatten().collect();
+            collections.sort_unstable();
+            collections.dedup();
+            let released = run_blocking(&self.pool, move |conn| {
+                release_next(conn, &collections, now())
+            })
+            .await;
+            if let Err(error) = released {
+                // The sweep (`ORPHAN_SWEEP`) makes them due later.
+                tracing::warn!(%error, "Could not make the next notifications due");
             }
             settled.notify_one();
         }
