@@ -97,28 +97,34 @@ impl Processor {
             pool: pool.clone(),
         };
         tokio::spawn(http::serve(listener, probes, background.clone()));
-        let dispatcher = settings.notify.endpoint().map(|url| {
-            let n = &settings.notify;
-            Arc::new(Dispatcher {
-                pool: pool.clone(),
-                target: Arc::new(Target::new(
+        let dispatcher = match settings.notify.endpoint() {
+            None => None,
+            Some(url) => {
+                let n = &settings.notify;
+                let concurrency = usize::try_from(n.concurrency).unwrap_or(usize::MAX).max(1);
+                let target = Target::new(
                     url.to_owned(),
                     notify_secrets,
                     Duration::from_millis(n.timeout_ms),
-                    usize::try_from(n.concurrency).unwrap_or(usize::MAX).max(1),
-                )),
-                retry: RetryPolicy {
-                    base: Duration::from_millis(n.retry_base_ms),
-                    max: Duration::from_millis(n.retry_max_ms),
-                    max_attempts: n.max_attempts,
-                },
-                lease: Duration::from_secs(n.lease_secs),
-                concurrency: usize::try_from(n.concurrency).unwrap_or(usize::MAX).max(1),
-                poll_interval: Duration::from_millis(n.poll_interval_ms),
-                wake: Arc::new(Notify::new()),
-                metrics: metrics.clone(),
-            })
-        });
+                    concurrency,
+                )
+                .map_err(Error::Notify)?;
+                Some(Arc::new(Dispatcher {
+                    pool: pool.clone(),
+                    target: Arc::new(target),
+                    retry: RetryPolicy {
+                        base: Duration::from_millis(n.retry_base_ms),
+                        max: Duration::from_millis(n.retry_max_ms),
+                        max_attempts: n.max_attempts,
+                    },
+                    lease: Duration::from_secs(n.lease_secs),
+                    concurrency,
+                    poll_interval: Duration::from_millis(n.poll_interval_ms),
+                    wake: Arc::new(Notify::new()),
+                    metrics: metrics.clone(),
+                }))
+            }
+        };
         tokio::spawn(queue::sample_queue(
             pool.clone(),
             metrics.clone(),

@@ -14,6 +14,9 @@ pub enum Error {
     /// the processor falls back to the database lock).
     #[error("invalid configuration: redis.url: {0}")]
     Redis(String),
+    /// The notification endpoint's URL is not one the HTTP client can send to.
+    #[error("invalid configuration: {0}")]
+    Notify(String),
     #[error("cannot listen on {addr} (processor.metrics_addr): {source}")]
     Bind {
         addr: SocketAddr,
