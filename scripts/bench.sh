@@ -65,6 +65,9 @@ NOTIFY_PORT=$((RECEIVER_PORT + 2))
 NOTIFY_SECRET=whsec_YmVuY2gtbm90aWZ5LXNlY3JldC0wMTIzNDU2Nzg5YWI=
 run_notify_phase() { # rate per second
   say "N: notification lag at $1 req/s: receiver + 2 processors delivering to a local endpoint"
+  # A database of its own: the phases before it run without a dispatcher and leave their
+  # notifications PENDING, which N would deliver first and count (lags of a minute in `make bench`).
+  fresh_pg_database "$DB"
   local config="$OUT/${TAG}inbox-notify.toml" arrivals="$OUT/notify-arrivals.txt" status=0
   { cat "$INBOX_CONFIG"; printf '[notify]\nurl = "http://127.0.0.1:%s/hooks"\nsecrets = ["BENCH_NOTIFY_SECRET"]\nconcurrency = %s\n' "$NOTIFY_PORT" "${NOTIFY_CONCURRENCY:-32}"; } > "$config"
   rm -f "$arrivals" "$OUT/notify-listen.txt" "$OUT/notify-listen.err"
