@@ -188,8 +188,10 @@ impl Dispatcher {
         let (attempts, settling) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
         let settled = Arc::new(Notify::new());
         let settler = tokio::spawn(self.clone().settle(settling, settled.clone()));
+        // Its own task: with many notifications waiting a sweep reads them all, which the claim
+        // loop would otherwise wait for.
+        let sweeper = tokio::spawn(self.clone().sweep(cancel.clone()));
         let mut failures: u32 = 0;
-        let mut next_sweep = tokio::time::Instant::now();
         loop {
             while deliveries.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -204,10 +206,6 @@ impl Dispatcher {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(GATHER) => continue,
                 }
-            }
-            if tokio::time::Instant::now() >= next_sweep {
-                next_sweep = tokio::time::Instant::now() + ORPHAN_SWEEP;
-                self.release_orphans().await;
             }
             let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
             let claimed = run_blocking(&self.pool, move |conn| {
@@ -265,19 +263,28 @@ impl Dispatcher {
         while deliveries.join_next().await.is_some() {}
         drop(attempts);
         let _ = settler.await;
+        let _ = sweeper.await;
     }
 
-    /// Makes due the waiting notifications that nothing else would: see `release_orphans`.
-    async fn release_orphans(&self) {
-        match run_blocking(&self.pool, |conn| release_orphans(conn, now())).await {
-            Ok(0) => {}
-            Ok(released) => {
-                tracing::warn!(
-                    released,
-                    "Released notifications that waited for no earlier one"
-                )
+    /// Makes due the waiting notifications that nothing else would (`release_orphans`): as it
+    /// starts, then every `ORPHAN_SWEEP` until `cancel` fires.
+    async fn sweep(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            match run_blocking(&self.pool, |conn| release_orphans(conn, now())).await {
+                Ok(0) => {}
+                Ok(released) => {
+                    self.wake.notify_one();
+                    tracing::warn!(
+                        released,
+                        "Released notifications that waited for no earlier one"
+                    )
+                }
+                Err(error) => tracing::warn!(%error, "Could not look for orphaned notifications"),
             }
-            Err(error) => tracing::warn!(%error, "Could not look for orphaned notifications"),
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(ORPHAN_SWEEP) => {}
+            }
         }
     }
 
